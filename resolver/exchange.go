@@ -1,0 +1,183 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// One exchange is one query to one upstream: over UDP from a new socket
+// (so a fresh source port) with a fresh random ID, EDNS0 at Config.UDPSize;
+// if the reply is truncated (or larger than we offered), the same question
+// again over TCP. Replies with the wrong ID or question are ignored and
+// the wait goes on for the real one, so an off-path spoofer must guess
+// both the port and the ID within the window; nothing ignored is cached.
+
+const dnsTypeNS = dns.TypeNS
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
+
+// exchange sends name/qtype to u and returns the validated reply and the
+// round-trip time. ctx bounds the whole exchange.
+func (r *Resolver) exchange(ctx context.Context, u *upstream, name string, qtype uint16) (*dns.Msg, time.Duration, error) {
+	q := r.newQuery(name, qtype)
+	start := time.Now()
+	reply, err := r.exchangeUDP(ctx, u, q)
+	if errors.Is(err, errTruncated) {
+		r.stats.add(cTCPFallbacks, 1)
+		if _, err = r.pace(ctx, u, nil); err != nil {
+			return nil, 0, err
+		}
+		q.Id = uint16(rand.Uint32())
+		reply, err = r.exchangeTCP(ctx, u, q)
+	}
+	return reply, time.Since(start), err
+}
+
+var errTruncated = errors.New("resolver: truncated")
+
+func (r *Resolver) newQuery(name string, qtype uint16) *dns.Msg {
+	q := new(dns.Msg)
+	q.Id = uint16(rand.Uint32())
+	q.RecursionDesired = true
+	// RFC 6840 §5.7: AD=1 in a query asks the upstream to report whether
+	// it validated the answer.
+	q.AuthenticatedData = true
+	q.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
+	q.SetEdns0(r.cfg.UDPSize, false)
+	return q
+}
+
+func (r *Resolver) exchangeUDP(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+	wire, err := q.Pack()
+	if err != nil {
+		return nil, errors.Join(ErrBadName, err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "udp", u.addr)
+	if err != nil {
+		return nil, netErr(ctx, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	// Unblock the read when ctx is cancelled (Close), not only at the
+	// deadline.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	u.queries.Add(1)
+	r.stats.add(cUpstreamQueries, 1)
+	if _, err := conn.Write(wire); err != nil {
+		return nil, netErr(ctx, err)
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var bad error // why the last reply with our ID was rejected
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			if bad != nil && isTimeout(ctx, err) {
+				return nil, bad
+			}
+			return nil, netErr(ctx, err)
+		}
+		if n < 12 || binary.BigEndian.Uint16(buf) != q.Id {
+			continue // not ours: keep waiting for the real reply
+		}
+		if n > int(r.cfg.UDPSize) {
+			// Larger than we offered: a sloppy server. TCP gets the
+			// full answer within the rules.
+			return nil, errTruncated
+		}
+		reply := new(dns.Msg)
+		if err := reply.Unpack(buf[:n]); err != nil {
+			// A truncated reply may not even parse; TCP will tell.
+			if buf[2]&0x02 != 0 {
+				return nil, errTruncated
+			}
+			bad = errors.Join(ErrMalformed, err)
+			continue
+		}
+		if !matches(q, reply) {
+			bad = ErrMalformed
+			continue
+		}
+		if reply.Truncated {
+			return nil, errTruncated
+		}
+		return reply, nil
+	}
+}
+
+func (r *Resolver) exchangeTCP(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, netErr(ctx, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	u.queries.Add(1)
+	r.stats.add(cUpstreamQueries, 1)
+	co := &dns.Conn{Conn: conn}
+	if err := co.WriteMsg(q); err != nil {
+		return nil, netErr(ctx, err)
+	}
+	reply, err := co.ReadMsg()
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, netErr(ctx, err)
+		}
+		return nil, errors.Join(ErrMalformed, err)
+	}
+	if reply.Id != q.Id || !matches(q, reply) {
+		return nil, ErrMalformed
+	}
+	return reply, nil
+}
+
+// matches reports whether reply answers q: a response, with q's one
+// question (names compared without regard to case).
+func matches(q, reply *dns.Msg) bool {
+	if !reply.Response || len(reply.Question) != 1 {
+		return false
+	}
+	a, b := q.Question[0], reply.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
+// netErr classifies a socket error: ErrTimeout when the attempt's time ran
+// out, ErrClosed when the Resolver was closed, ErrNetwork otherwise.
+func netErr(ctx context.Context, err error) error {
+	if isTimeout(ctx, err) {
+		return ErrTimeout
+	}
+	if ctx.Err() != nil {
+		return ErrClosed
+	}
+	return errors.Join(ErrNetwork, err)
+}
+
+func isTimeout(ctx context.Context, err error) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil
+}

@@ -1,0 +1,221 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// The methods in this file have the signatures and semantics of the
+// methods of the same names on *net.Resolver, so that a *Resolver can be
+// passed to code written against the standard library (SPF and DKIM
+// libraries, for instance). Their errors are *net.DNSError with IsNotFound
+// (NXDOMAIN or NODATA), IsTimeout and IsTemporary set truthfully; the
+// underlying *LookupError is reachable with errors.As / errors.Is. The
+// slices they return are the caller's to keep and modify.
+
+const errNoSuchHost = "no such host"
+
+// LookupTXT returns the TXT records for name. Each record's strings are
+// concatenated into one, as *net.Resolver does (an SPF or DKIM record
+// split into 255-octet strings comes back whole).
+func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	ans, err := r.lookupRecords(ctx, name, dns.TypeTXT)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, rr := range ans.Records {
+		if t, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(t.Txt, ""))
+		}
+	}
+	return out, nil
+}
+
+// LookupMX returns the MX records for name sorted by preference, records
+// of equal preference in random order. Hosts are FQDNs with the trailing
+// dot; a null MX (RFC 7505) is returned as Host ".".
+func (r *Resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	ans, err := r.lookupRecords(ctx, name, dns.TypeMX)
+	if err != nil {
+		return nil, err
+	}
+	var out []*net.MX
+	for _, rr := range ans.Records {
+		if mx, ok := rr.(*dns.MX); ok {
+			out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
+		}
+	}
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	slices.SortStableFunc(out, func(a, b *net.MX) int { return int(a.Pref) - int(b.Pref) })
+	return out, nil
+}
+
+// LookupAddr performs a reverse lookup for the address, returning the
+// names (FQDNs with the trailing dot) of its PTR records.
+func (r *Resolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return nil, &net.DNSError{Err: "unrecognized address", Name: addr}
+	}
+	rev, err := dns.ReverseAddr(ip.Unmap().String())
+	if err != nil {
+		return nil, &net.DNSError{Err: "unrecognized address", Name: addr}
+	}
+	ans, err := r.lookupRecords(ctx, rev, dns.TypePTR)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, rr := range ans.Records {
+		if p, ok := rr.(*dns.PTR); ok {
+			out = append(out, p.Ptr)
+		}
+	}
+	return out, nil
+}
+
+// LookupNetIP looks up host, returning its IPv4 and IPv6 addresses for
+// network "ip", only IPv4 for "ip4", only IPv6 for "ip6". With "ip" the A
+// and AAAA lookups run concurrently and the IPv4 addresses come first. An
+// IP address literal is returned as it is.
+func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	var types []uint16
+	switch network {
+	case "ip":
+		types = []uint16{dns.TypeA, dns.TypeAAAA}
+	case "ip4":
+		types = []uint16{dns.TypeA}
+	case "ip6":
+		types = []uint16{dns.TypeAAAA}
+	default:
+		return nil, net.UnknownNetworkError(network)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if network == "ip4" && !ip.Unmap().Is4() || network == "ip6" && !ip.Is6() {
+			return nil, &net.DNSError{Err: "no suitable address", Name: host}
+		}
+		return []netip.Addr{ip}, nil
+	}
+	type result struct {
+		addrs []netip.Addr
+		err   error
+	}
+	results := make([]result, len(types))
+	lookup := func(i int) {
+		ans, err := r.lookupRecords(ctx, host, types[i])
+		if err != nil {
+			results[i].err = err
+			return
+		}
+		for _, rr := range ans.Records {
+			var a netip.Addr
+			switch rr := rr.(type) {
+			case *dns.A:
+				a, _ = netip.AddrFromSlice(rr.A.To4())
+			case *dns.AAAA:
+				a, _ = netip.AddrFromSlice(rr.AAAA.To16())
+			default:
+				continue
+			}
+			if a.IsValid() {
+				results[i].addrs = append(results[i].addrs, a)
+			}
+		}
+	}
+	if len(types) == 2 {
+		done := make(chan struct{})
+		go func() { lookup(1); close(done) }()
+		lookup(0)
+		<-done
+	} else {
+		lookup(0)
+	}
+	var out []netip.Addr
+	var firstErr error
+	for _, res := range results {
+		out = append(out, res.addrs...)
+		// A temporary failure says more than "not found": the other
+		// family's addresses may exist.
+		if res.err != nil && (firstErr == nil || isNotFound(firstErr) && !isNotFound(res.err)) {
+			firstErr = res.err
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	return nil, firstErr
+}
+
+// LookupIPAddr looks up host's IPv4 and IPv6 addresses.
+func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	addrs, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]net.IPAddr, len(addrs))
+	for i, a := range addrs {
+		out[i] = net.IPAddr{IP: net.IP(a.AsSlice()), Zone: a.Zone()}
+	}
+	return out, nil
+}
+
+// LookupHost looks up host's addresses, as strings.
+func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	addrs, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out, nil
+}
+
+// lookupRecords is Lookup with net.Resolver's error conventions: no record
+// of the type (NXDOMAIN or NODATA) is an IsNotFound error.
+func (r *Resolver) lookupRecords(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	ans, err := r.Lookup(ctx, name, qtype)
+	if err != nil {
+		return nil, toDNSError(name, err)
+	}
+	if ans.NotFound() {
+		return nil, &net.DNSError{Err: errNoSuchHost, Name: name, IsNotFound: true}
+	}
+	return ans, nil
+}
+
+// toDNSError wraps a Lookup error in the *net.DNSError a *net.Resolver
+// would have returned.
+func toDNSError(name string, err error) *net.DNSError {
+	de := &net.DNSError{Err: err.Error(), Name: name, UnwrapErr: err}
+	var le *LookupError
+	if errors.As(err, &le) {
+		de.Server = le.Upstream
+	}
+	switch {
+	case errors.Is(err, ErrBadName):
+		de.Err, de.IsNotFound = errNoSuchHost, true
+	case errors.Is(err, ErrTimeout), errors.Is(err, ErrRateLimited), errors.Is(err, context.DeadlineExceeded):
+		de.Err, de.IsTimeout, de.IsTemporary = "i/o timeout", true, true
+	case errors.Is(err, ErrServerFailure), errors.Is(err, ErrRefused), errors.Is(err, ErrFormat),
+		errors.Is(err, ErrNotImplemented), errors.Is(err, ErrUnexpectedRcode), errors.Is(err, ErrMalformed):
+		de.Err, de.IsTemporary = "server misbehaving", true
+	default:
+		de.IsTemporary = IsTemporary(err)
+	}
+	return de
+}
+
+func isNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}

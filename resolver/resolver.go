@@ -1,0 +1,611 @@
+// Package resolver is a caching, coalescing, paced DNS stub resolver for
+// programs that make DNS lookups at volume, above all mail transfer agents:
+// MX and address lookups for every recipient domain, SPF and DKIM TXT
+// records for every message.
+//
+// A Resolver sends queries to recursive upstreams (Unbound, a cloud VPC
+// resolver) and protects them and itself from the failures that hurt large
+// senders:
+//
+//   - identical concurrent lookups are coalesced into one upstream query;
+//   - answers are cached for their TTL, negative answers per RFC 2308 and
+//     failures per RFC 9520, and expired answers are served when the
+//     upstreams fail (RFC 8767);
+//   - each upstream is paced by a token bucket below its packet-rate
+//     ceiling;
+//   - retries are bounded per lookup and by a process-wide retry budget, so
+//     an outage does not multiply the load on the upstreams;
+//   - upstreams are chosen by smoothed round-trip time, failing ones are
+//     avoided and re-probed, and the best one is always still tried.
+//
+// Lookup returns the full answer (keeping NXDOMAIN and NODATA apart); the
+// LookupMX, LookupTXT, LookupNetIP, LookupIPAddr, LookupHost and LookupAddr
+// methods have the signatures and semantics of *net.Resolver, so a Resolver
+// can be handed to code written for the standard library.
+//
+// Every failure answers the question an MTA has to ask: bounce or defer?
+// See IsTemporary and the error variables.
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults for the zero values of Config fields.
+const (
+	DefaultQPSPerUpstream = 1000
+	DefaultTimeout        = 2 * time.Second
+	DefaultAttempts       = 3
+	DefaultRetryBudget    = 0.2
+	DefaultCacheSize      = 100_000
+	DefaultMaxTTL         = 24 * time.Hour
+	DefaultNegativeMaxTTL = time.Hour
+	DefaultFailureTTL     = 5 * time.Second
+	DefaultStaleTTL       = 24 * time.Hour
+	DefaultUDPSize        = 1232
+)
+
+// Config configures a Resolver. The zero value of every field selects the
+// documented default, so Config{} is a working configuration that uses the
+// nameservers of /etc/resolv.conf.
+type Config struct {
+	// Upstreams are the recursive resolvers to query, as "ip:port"
+	// ("ip" alone means port 53). Empty: the nameservers of
+	// /etc/resolv.conf.
+	Upstreams []string
+
+	// Forward maps a zone to the upstreams that answer for names in it,
+	// instead of Upstreams ("in-addr.arpa." → a resolver that knows the
+	// private reverse zones). The longest matching zone wins.
+	Forward map[string][]string
+
+	// QPSPerUpstream is the most queries per second sent to one upstream.
+	// Default 1000: below the 1024 packets/s per network interface at
+	// which cloud VPC resolvers silently drop.
+	QPSPerUpstream float64
+
+	// BurstPerUpstream is how many queries may be sent to one upstream at
+	// once above the steady rate. Default QPSPerUpstream/10, at least 1.
+	BurstPerUpstream int
+
+	// Timeout bounds one attempt (one query to one upstream, including a
+	// TCP retry after a truncated reply). Default 2s.
+	Timeout time.Duration
+
+	// Attempts is the number of queries one lookup may make, the first
+	// included; each further attempt goes to the next upstream. Default 3.
+	Attempts int
+
+	// RetryBudget caps retries process-wide: over a sliding window of 10s,
+	// retries may be at most RetryBudget × first attempts, plus a floor of
+	// 10. Default 0.2, so that a total outage costs about 1.2 queries per
+	// lookup. Negative: retries are not budgeted (not recommended).
+	RetryBudget float64
+
+	// CacheSize is the number of cache entries (one per name and type).
+	// Default 100,000. Least recently used entries are evicted first.
+	CacheSize int
+
+	// MinTTL raises record TTLs below it. Default 0: respect the
+	// publisher.
+	MinTTL time.Duration
+
+	// MaxTTL caps positive TTLs. Default 24h.
+	MaxTTL time.Duration
+
+	// NegativeMaxTTL caps the TTL of NXDOMAIN and NODATA answers (RFC 2308
+	// §5). Default 1h.
+	NegativeMaxTTL time.Duration
+
+	// FailureTTL is how long a failed resolution (SERVFAIL, timeouts,
+	// refusals) of a name and type is remembered, answering further
+	// lookups without a query (RFC 9520). Default 5s.
+	FailureTTL time.Duration
+
+	// StaleTTL is how long after expiry an answer may still be served
+	// when resolution fails (RFC 8767). Default 24h; negative disables
+	// serve-stale.
+	StaleTTL time.Duration
+
+	// Prefetch refreshes, in the background, entries that are looked up
+	// in the last 10% of their TTL, so popular names never expire.
+	Prefetch bool
+
+	// UDPSize is the EDNS0 UDP payload size advertised to upstreams.
+	// Default 1232 (the DNS Flag Day 2020 size that avoids IP
+	// fragmentation). Answers that do not fit come back truncated and are
+	// fetched again over TCP.
+	UDPSize uint16
+
+	// Logger receives state changes only: an upstream going down or
+	// coming back, the retry budget running out or recovering. Never a
+	// line per query. Default: no logging.
+	Logger *slog.Logger
+
+	// now is the clock; tests replace it.
+	now func() time.Time
+}
+
+// A Resolver is a caching DNS stub resolver. It is safe for concurrent use
+// by multiple goroutines. Create one with New, share it across the
+// process, and Close it when done.
+type Resolver struct {
+	cfg       Config
+	now       func() time.Time
+	cache     *cache
+	upstreams *upstreamSet
+	budget    *retryBudget
+	stats     *counters
+	log       *slog.Logger
+	group     singleflight.Group
+	// prefetching counts background refreshes under way.
+	prefetching atomic.Int32
+
+	base   context.Context // cancelled by Close; parent of all work
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // protects closed and the Add side of wg
+	closed bool
+	wg     sync.WaitGroup // every goroutine the Resolver starts
+}
+
+// New returns a Resolver for cfg. It fails if an upstream address is
+// invalid or, when cfg.Upstreams is empty, /etc/resolv.conf cannot be read.
+func New(cfg Config) (*Resolver, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	now := cfg.now
+	if now == nil {
+		now = time.Now
+	}
+	r := &Resolver{
+		cfg:    cfg,
+		now:    now,
+		stats:  new(counters),
+		log:    cfg.Logger,
+		budget: newRetryBudget(cfg.RetryBudget, now),
+	}
+	r.cache = newCache(cfg.CacheSize, r.stats)
+	r.upstreams, err = newUpstreamSet(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.base, r.cancel = context.WithCancel(context.Background())
+	r.goFunc(r.probeLoop)
+	return r, nil
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Upstreams) == 0 {
+		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil {
+			return c, fmt.Errorf("resolver: no Upstreams configured and /etc/resolv.conf unusable: %w", err)
+		}
+		for _, s := range cc.Servers {
+			c.Upstreams = append(c.Upstreams, net.JoinHostPort(s, cc.Port))
+		}
+		if len(c.Upstreams) == 0 {
+			return c, errors.New("resolver: no Upstreams configured and none in /etc/resolv.conf")
+		}
+	}
+	if c.QPSPerUpstream <= 0 {
+		c.QPSPerUpstream = DefaultQPSPerUpstream
+	}
+	if c.BurstPerUpstream <= 0 {
+		c.BurstPerUpstream = max(1, int(c.QPSPerUpstream/10))
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Attempts <= 0 {
+		c.Attempts = DefaultAttempts
+	}
+	if c.RetryBudget == 0 {
+		c.RetryBudget = DefaultRetryBudget
+	}
+	if c.CacheSize <= 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.MaxTTL <= 0 {
+		c.MaxTTL = DefaultMaxTTL
+	}
+	if c.MinTTL > c.MaxTTL {
+		c.MinTTL = c.MaxTTL
+	}
+	if c.NegativeMaxTTL <= 0 {
+		c.NegativeMaxTTL = DefaultNegativeMaxTTL
+	}
+	if c.FailureTTL <= 0 {
+		c.FailureTTL = DefaultFailureTTL
+	}
+	if c.StaleTTL == 0 {
+		c.StaleTTL = DefaultStaleTTL
+	}
+	if c.UDPSize == 0 {
+		c.UDPSize = DefaultUDPSize
+	}
+	if c.UDPSize < 512 {
+		c.UDPSize = 512
+	}
+	return c, nil
+}
+
+// goFunc runs f in a goroutine owned by r, unless r is closed.
+func (r *Resolver) goFunc(f func()) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Close stops every goroutine the Resolver started, cancelling queries in
+// flight, and waits for them. Lookups after Close fail with ErrClosed.
+// Close is idempotent.
+func (r *Resolver) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// Lookup resolves name (with or without the trailing dot, in any case) for
+// records of type qtype, in class IN.
+//
+// NXDOMAIN and NODATA are answers: err is nil and the Answer says which
+// (Rcode, NoData). err is non-nil only when no answer could be had; it is
+// then a *LookupError wrapping one of the package's error variables. When
+// resolution fails but an expired answer is still within Config.StaleTTL,
+// that answer is returned with Stale set, and err is nil.
+//
+// The returned Answer may be shared with other callers and the cache: it
+// is read-only.
+func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	var buf [keyBufSize]byte
+	k, err := makeKey(buf[:0], name, qtype)
+	if err != nil {
+		r.stats.add(cLookups, 1)
+		return nil, &LookupError{Name: name, Type: qtype, Err: ErrBadName}
+	}
+	now := r.now()
+	sh := r.cache.shardFor(k)
+	if e := sh.fresh(k, now.UnixNano()); e != nil {
+		ans := e.ans
+		sh.c.add(cLookups, 1)
+		sh.c.add(cCacheHits, 1)
+		if ans.Rcode != dns.RcodeSuccess || len(ans.Records) == 0 {
+			sh.c.add(cNegativeHits, 1)
+		}
+		if r.cfg.Prefetch {
+			r.maybePrefetch(e, now)
+		}
+		return ans, nil
+	}
+	return r.lookupSlow(ctx, string(k), qtype, now)
+}
+
+// lookupSlow handles everything but a fresh hit: a name-wide NXDOMAIN, a
+// remembered failure, and the coalesced upstream resolution.
+func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now time.Time) (*Answer, error) {
+	r.stats.add(cLookups, 1)
+	name := keyName(k)
+	if r.isClosed() {
+		return nil, &LookupError{Name: name, Type: qtype, Err: ErrClosed}
+	}
+	// An NXDOMAIN learned for another type answers this one too.
+	if nx := r.cache.nxdomain(name, now.UnixNano()); nx != nil {
+		r.stats.add(cCacheHits, 1)
+		r.stats.add(cNegativeHits, 1)
+		ans := *nx
+		ans.Type = qtype
+		r.cache.put(k, &entry{ans: &ans, expires: nx.Expires.UnixNano()})
+		return &ans, nil
+	}
+	// A remembered failure (RFC 9520): answer from it, stale or error.
+	if e := r.cache.get(k); e != nil && e.failUntil > now.UnixNano() {
+		r.stats.add(cCacheHits, 1)
+		if st := r.staleAnswer(e, now); st != nil {
+			return st, nil
+		}
+		return nil, e.failErr
+	}
+	r.stats.add(cCacheMisses, 1)
+
+	ch := r.group.DoChan(k, func() (any, error) {
+		return r.resolveAndStore(k, qtype)
+	})
+	select {
+	case res := <-ch:
+		if res.Shared {
+			r.stats.add(cCoalesced, 1)
+		}
+		if res.Err != nil {
+			if st := r.staleFor(k, r.now()); st != nil {
+				return st, nil
+			}
+			return nil, res.Err
+		}
+		return res.Val.(*Answer), nil
+	case <-ctx.Done():
+		// The caller gives up; the shared resolution carries on for the
+		// others and for the cache. Rather than nothing, serve stale.
+		if st := r.staleFor(k, r.now()); st != nil {
+			return st, nil
+		}
+		err := ErrTimeout
+		if errors.Is(ctx.Err(), context.Canceled) {
+			err = ctx.Err()
+		}
+		return nil, &LookupError{Name: name, Type: qtype, Err: errors.Join(err, ctx.Err())}
+	}
+}
+
+func (r *Resolver) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// staleFor returns a stale copy of the entry at k, if serve-stale allows.
+func (r *Resolver) staleFor(k string, now time.Time) *Answer {
+	e := r.cache.get(k)
+	if e == nil {
+		return nil
+	}
+	return r.staleAnswer(e, now)
+}
+
+// staleAnswer returns e's answer marked stale if it is within StaleTTL of
+// its expiry, and counts it.
+func (r *Resolver) staleAnswer(e *entry, now time.Time) *Answer {
+	if e.ans == nil || r.cfg.StaleTTL < 0 {
+		return nil
+	}
+	if now.UnixNano() > e.expires+int64(r.cfg.StaleTTL) {
+		return nil
+	}
+	if now.UnixNano() < e.expires {
+		// Still fresh (a failure was recorded for a refresh): serve it
+		// as it is.
+		return e.ans
+	}
+	st := *e.ans
+	st.Stale = true
+	r.stats.add(cStaleServed, 1)
+	return &st
+}
+
+// resolveAndStore is the leader's work for one key: resolve with the
+// Resolver's own deadline, not any one caller's, and store the outcome.
+func (r *Resolver) resolveAndStore(k string, qtype uint16) (*Answer, error) {
+	if !r.enter() {
+		return nil, &LookupError{Name: keyName(k), Type: qtype, Err: ErrClosed}
+	}
+	defer r.wg.Done()
+	budget := time.Duration(r.cfg.Attempts)*r.cfg.Timeout + r.cfg.Timeout/2
+	ctx, cancel := context.WithTimeout(r.base, budget)
+	defer cancel()
+	name := keyName(k)
+	msg, err := r.resolve(ctx, name, qtype)
+	now := r.now()
+	if err != nil {
+		r.cache.putFailure(k, err, now.UnixNano(), int64(r.cfg.FailureTTL))
+		return nil, err
+	}
+	ans := r.makeAnswer(name, qtype, msg, now)
+	// Stored even with TTL 0: it is not fresh, but it clears a remembered
+	// failure and can be served stale.
+	r.cache.put(k, &entry{ans: ans, expires: ans.Expires.UnixNano()})
+	if ans.Rcode == dns.RcodeNameError && ans.TTL > 0 {
+		r.cache.put(nxKey(name), &entry{ans: ans, expires: ans.Expires.UnixNano()})
+	}
+	return ans, nil
+}
+
+// maxPrefetches bounds the background refreshes under way at once.
+const maxPrefetches = 32
+
+// maybePrefetch starts a background refresh of e if its answer is in the
+// last tenth of its TTL and no refresh is under way already.
+func (r *Resolver) maybePrefetch(e *entry, now time.Time) {
+	ans := e.ans
+	if ans.TTL <= 0 || ans.Expires.Sub(now) > ans.TTL/10 || e.prefetching.Load() || e.failUntil > now.UnixNano() {
+		return
+	}
+	if r.prefetching.Add(1) > maxPrefetches {
+		r.prefetching.Add(-1)
+		return
+	}
+	if !e.prefetching.CompareAndSwap(false, true) {
+		r.prefetching.Add(-1)
+		return
+	}
+	k := e.key
+	started := r.goFunc(func() {
+		defer r.prefetching.Add(-1)
+		r.group.Do(k, func() (any, error) { return r.resolveAndStore(k, ans.Type) })
+	})
+	if !started {
+		r.prefetching.Add(-1)
+	}
+}
+
+// resolve runs the attempts for one lookup: each on the next upstream in
+// order, paced, within the retry budget. It returns a NOERROR or NXDOMAIN
+// reply, or the last attempt's error.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	ups := order(r.upstreams.forName(name), time.Now())
+	fail := func(u *upstream, err error) error {
+		le := &LookupError{Name: name, Type: qtype, Err: err}
+		if u != nil {
+			le.Upstream = u.addr
+		}
+		return le
+	}
+	var lastErr error
+	for attempt := 0; attempt < r.cfg.Attempts; attempt++ {
+		if attempt == 0 {
+			r.budget.first()
+		} else {
+			ok, changed := r.budget.allowRetry()
+			if changed {
+				if ok {
+					r.logf("resolver: retry budget recovered")
+				} else {
+					r.logf("resolver: retry budget exhausted, retries refused", "ratio", r.cfg.RetryBudget)
+				}
+			}
+			if !ok {
+				r.stats.add(cRetriesDenied, 1)
+				break
+			}
+			r.stats.add(cRetries, 1)
+		}
+		u, err := r.pace(ctx, ups[attempt%len(ups)], ups)
+		if err != nil {
+			if lastErr == nil {
+				lastErr = fail(nil, err)
+			}
+			break
+		}
+		actx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		msg, rtt, err := r.exchange(actx, u, name, qtype)
+		cancel()
+		if err != nil {
+			switch {
+			case errors.Is(err, ErrClosed) || ctx.Err() != nil && !errors.Is(err, ErrTimeout):
+				return nil, fail(u, ErrClosed)
+			case errors.Is(err, ErrTimeout):
+				r.stats.add(cTimeouts, 1)
+				r.upstreamFailed(u, r.cfg.Timeout, err)
+			case errors.Is(err, ErrBadName):
+				return nil, fail(nil, err)
+			default:
+				r.upstreamFailed(u, 0, err)
+			}
+			lastErr = fail(u, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		switch msg.Rcode {
+		case dns.RcodeSuccess, dns.RcodeNameError:
+			r.upstreamSucceeded(u, rtt)
+			return msg, nil
+		case dns.RcodeServerFailure:
+			// The upstream works; the name's servers do not. Another
+			// upstream may still get through, so retry, but do not
+			// count it against this upstream's health.
+			r.stats.add(cServFails, 1)
+			r.upstreamSucceeded(u, rtt)
+		default:
+			// REFUSED, FORMERR, NOTIMP: this upstream will not serve us.
+			r.upstreamFailed(u, 0, rcodeError(msg.Rcode))
+		}
+		lastErr = fail(u, rcodeError(msg.Rcode))
+	}
+	return nil, lastErr
+}
+
+// enter registers a unit of work with the WaitGroup unless r is closed.
+func (r *Resolver) enter() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.wg.Add(1)
+	return true
+}
+
+// makeAnswer turns a validated NOERROR or NXDOMAIN reply into an Answer,
+// keeping only the chain from name and computing the cache TTL.
+func (r *Resolver) makeAnswer(name string, qtype uint16, msg *dns.Msg, now time.Time) *Answer {
+	recs := chain(name, qtype, msg.Answer)
+	ans := &Answer{
+		Name:          name,
+		Type:          qtype,
+		Rcode:         msg.Rcode,
+		Records:       recs,
+		Authenticated: msg.AuthenticatedData,
+	}
+	var ttl time.Duration
+	if ans.NotFound() {
+		// RFC 2308 §5: the negative TTL is min(SOA TTL, SOA MINIMUM); no
+		// SOA, no caching. A CNAME chain caps it too.
+		ttl = -1
+		for _, rr := range msg.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				ttl = time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second
+				break
+			}
+		}
+		for _, rr := range recs {
+			ttl = min(ttl, time.Duration(rr.Header().Ttl)*time.Second)
+		}
+		if ttl >= 0 {
+			ttl = min(max(ttl, r.cfg.MinTTL), r.cfg.NegativeMaxTTL)
+		}
+	} else {
+		ttl = time.Duration(recs[0].Header().Ttl) * time.Second
+		for _, rr := range recs[1:] {
+			ttl = min(ttl, time.Duration(rr.Header().Ttl)*time.Second)
+		}
+		ttl = min(max(ttl, r.cfg.MinTTL), r.cfg.MaxTTL)
+	}
+	ans.TTL = max(ttl, 0)
+	ans.Expires = now.Add(ans.TTL)
+	return ans
+}
+
+// chain keeps the records of rrs that belong to the answer for name: the
+// CNAME chain from name and the records of qtype at its end. Anything else
+// an upstream put in the answer section is dropped, so it is never cached.
+func chain(name string, qtype uint16, rrs []dns.RR) []dns.RR {
+	out := make([]dns.RR, 0, len(rrs))
+	cur := name
+	for hops := 0; hops <= len(rrs); hops++ {
+		next := ""
+		for _, rr := range rrs {
+			h := rr.Header()
+			if h.Class != dns.ClassINET || !strings.EqualFold(h.Name, cur) {
+				continue
+			}
+			switch {
+			case h.Rrtype == qtype:
+				out = append(out, rr)
+			case h.Rrtype == dns.TypeCNAME && next == "":
+				out = append(out, rr)
+				next = rr.(*dns.CNAME).Target
+			}
+		}
+		if next == "" || qtype == dns.TypeCNAME {
+			break
+		}
+		cur = next
+	}
+	return slices.Clip(out)
+}

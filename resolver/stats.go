@@ -1,0 +1,98 @@
+package resolver
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats is a snapshot of a Resolver's counters since New. Counters only
+// grow; rates come from subtracting two snapshots.
+type Stats struct {
+	Lookups         uint64 // calls to Lookup, directly or through the net-compatible methods
+	CacheHits       uint64 // lookups answered from the cache (fresh, negative or remembered failure)
+	CacheMisses     uint64 // lookups that needed an upstream resolution (their own or a coalesced one)
+	NegativeHits    uint64 // cache hits on NXDOMAIN or NODATA
+	Coalesced       uint64 // lookups that shared another lookup's upstream resolution
+	StaleServed     uint64 // expired answers served because resolution failed (RFC 8767)
+	UpstreamQueries uint64 // queries sent to upstreams (UDP and TCP), probes included
+	Retries         uint64 // attempts after the first, within one lookup
+	RetriesDenied   uint64 // retries refused by the retry budget
+	RateLimitWaits  uint64 // queries that had to wait for an upstream's pacing
+	Timeouts        uint64 // attempts with no reply in Config.Timeout
+	ServFails       uint64 // SERVFAIL replies
+	TCPFallbacks    uint64 // truncated UDP replies fetched again over TCP
+	Evictions       uint64 // cache entries evicted to make room
+	Upstreams       []UpstreamStats
+}
+
+// UpstreamStats describes one upstream.
+type UpstreamStats struct {
+	Addr     string        // "ip:port"
+	SRTT     time.Duration // smoothed round-trip time, timeouts included as penalties
+	Queries  uint64        // queries sent to it
+	Failures uint64        // timeouts, network errors, malformed replies and refusals
+	Down     bool          // currently avoided after consecutive failures
+}
+
+// Stats returns a snapshot of the counters.
+func (r *Resolver) Stats() Stats {
+	var v [numCounters]uint64
+	r.stats.sum(&v)
+	for i := range r.cache.shards {
+		r.cache.shards[i].c.sum(&v)
+	}
+	s := Stats{
+		Lookups:         v[cLookups],
+		CacheHits:       v[cCacheHits],
+		CacheMisses:     v[cCacheMisses],
+		NegativeHits:    v[cNegativeHits],
+		Coalesced:       v[cCoalesced],
+		StaleServed:     v[cStaleServed],
+		UpstreamQueries: v[cUpstreamQueries],
+		Retries:         v[cRetries],
+		RetriesDenied:   v[cRetriesDenied],
+		RateLimitWaits:  v[cRateLimitWaits],
+		Timeouts:        v[cTimeouts],
+		ServFails:       v[cServFails],
+		TCPFallbacks:    v[cTCPFallbacks],
+		Evictions:       v[cEvictions],
+	}
+	for _, u := range r.upstreams.all {
+		s.Upstreams = append(s.Upstreams, u.stats())
+	}
+	return s
+}
+
+const (
+	cLookups = iota
+	cCacheHits
+	cCacheMisses
+	cNegativeHits
+	cCoalesced
+	cStaleServed
+	cUpstreamQueries
+	cRetries
+	cRetriesDenied
+	cRateLimitWaits
+	cTimeouts
+	cServFails
+	cTCPFallbacks
+	cEvictions
+	numCounters
+)
+
+// counters is one stripe of counters. The hit path counts in the stripe of
+// its cache shard, so goroutines hitting different shards do not contend
+// on one cache line.
+type counters struct {
+	v [numCounters]atomic.Uint64
+	_ [64]byte // keep neighbouring stripes off this cache line
+}
+
+func (c *counters) add(i int, n uint64) { c.v[i].Add(n) }
+
+func (c *counters) sum(into *[numCounters]uint64) {
+	for i := range c.v {
+		into[i] += c.v[i].Load()
+	}
+}

@@ -1,0 +1,327 @@
+package resolver
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Upstream choice. Every upstream has a smoothed round-trip time (SRTT,
+// an exponentially weighted moving average of measured RTTs, as in BIND
+// and Unbound) and a timeout penalty that is added on every timeout and
+// halves every penaltyHalfLife, so a lossy upstream is avoided at once
+// and tried again when the penalty has faded. After downAfter consecutive
+// failures an upstream is marked down: it is ordered after every upstream
+// that is up, and a background probe queries it every probeInterval until
+// it answers. An upstream is never removed: when all are down, the one
+// with the best score is still tried first.
+
+const (
+	srttWeight      = 0.3 // weight of a new RTT sample in the SRTT
+	penaltyHalfLife = 2 * time.Second
+	downAfter       = 3 // consecutive failures that mark an upstream down
+	probeInterval   = 500 * time.Millisecond
+)
+
+type upstream struct {
+	addr string
+	lim  *rate.Limiter
+
+	mu        sync.Mutex // protects the fields below
+	srtt      time.Duration
+	penalty   time.Duration // timeout penalty as of penaltyAt
+	penaltyAt time.Time
+	fails     int // consecutive failures
+	down      bool
+	nextProbe time.Time
+
+	queries  atomic.Uint64
+	failures atomic.Uint64
+}
+
+// score is the upstream's SRTT plus its decayed timeout penalty: lower is
+// better. u.mu is held.
+func (u *upstream) scoreLocked(now time.Time) time.Duration {
+	return u.srtt + decay(u.penalty, now.Sub(u.penaltyAt))
+}
+
+func decay(p, age time.Duration) time.Duration {
+	if p == 0 || age <= 0 {
+		return p
+	}
+	return time.Duration(float64(p) * math.Exp2(-float64(age)/float64(penaltyHalfLife)))
+}
+
+// success records an answer after rtt. It reports whether the upstream
+// came back up.
+func (u *upstream) success(rtt time.Duration) (cameUp bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.srtt == 0 {
+		u.srtt = rtt
+	} else {
+		u.srtt += time.Duration(srttWeight * float64(rtt-u.srtt))
+	}
+	u.fails = 0
+	cameUp = u.down
+	u.down = false
+	return cameUp
+}
+
+// failure records a failed attempt; timeouts add penalty to the score. It
+// reports whether the upstream just went down.
+func (u *upstream) failure(now time.Time, penalty time.Duration) (wentDown bool) {
+	u.failures.Add(1)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if penalty > 0 {
+		u.penalty = min(decay(u.penalty, now.Sub(u.penaltyAt))+penalty, 8*penalty)
+		u.penaltyAt = now
+	}
+	u.fails++
+	if u.fails >= downAfter && !u.down {
+		u.down = true
+		u.nextProbe = now.Add(probeInterval)
+		return true
+	}
+	return false
+}
+
+// probeDue reports whether u is down and due for a probe, and if so
+// schedules the next one.
+func (u *upstream) probeDue(now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.down || now.Before(u.nextProbe) {
+		return false
+	}
+	u.nextProbe = now.Add(probeInterval)
+	return true
+}
+
+func (u *upstream) stats() UpstreamStats {
+	now := time.Now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return UpstreamStats{
+		Addr:     u.addr,
+		SRTT:     u.scoreLocked(now),
+		Queries:  u.queries.Load(),
+		Failures: u.failures.Load(),
+		Down:     u.down,
+	}
+}
+
+type forwardRule struct {
+	zone string // lower-case FQDN
+	ups  []*upstream
+}
+
+// upstreamSet holds every upstream once, and which serve which names.
+type upstreamSet struct {
+	all []*upstream
+	def []*upstream
+	fwd []forwardRule // longest zone first
+}
+
+func newUpstreamSet(cfg Config) (*upstreamSet, error) {
+	s := &upstreamSet{}
+	byAddr := map[string]*upstream{}
+	get := func(a string) (*upstream, error) {
+		addr, err := normAddr(a)
+		if err != nil {
+			return nil, err
+		}
+		if u, ok := byAddr[addr]; ok {
+			return u, nil
+		}
+		u := &upstream{
+			addr: addr,
+			lim:  rate.NewLimiter(rate.Limit(cfg.QPSPerUpstream), cfg.BurstPerUpstream),
+		}
+		byAddr[addr] = u
+		s.all = append(s.all, u)
+		return u, nil
+	}
+	list := func(addrs []string) ([]*upstream, error) {
+		var out []*upstream
+		for _, a := range addrs {
+			u, err := get(a)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
+		return out, nil
+	}
+	var err error
+	if s.def, err = list(cfg.Upstreams); err != nil {
+		return nil, err
+	}
+	for zone, addrs := range cfg.Forward {
+		var buf [keyBufSize]byte
+		k, kerr := makeKey(buf[:0], zone, 0)
+		if kerr != nil {
+			return nil, fmt.Errorf("resolver: Forward zone %q: %w", zone, kerr)
+		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("resolver: Forward zone %q has no upstreams", zone)
+		}
+		ups, err := list(addrs)
+		if err != nil {
+			return nil, err
+		}
+		s.fwd = append(s.fwd, forwardRule{zone: string(k[:len(k)-2]), ups: ups})
+	}
+	sort.Slice(s.fwd, func(i, j int) bool { return len(s.fwd[i].zone) > len(s.fwd[j].zone) })
+	return s, nil
+}
+
+// normAddr checks an "ip:port" or "ip" upstream address.
+func normAddr(a string) (string, error) {
+	if ap, err := netip.ParseAddrPort(a); err == nil {
+		return ap.String(), nil
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(a, "[]")); err == nil {
+		return netip.AddrPortFrom(ip, 53).String(), nil
+	}
+	return "", fmt.Errorf("resolver: upstream %q is not ip:port", a)
+}
+
+// forName returns the upstreams that serve name: the longest Forward
+// zone containing it, else the default upstreams.
+func (s *upstreamSet) forName(name string) []*upstream {
+	for _, f := range s.fwd {
+		if inZone(name, f.zone) {
+			return f.ups
+		}
+	}
+	return s.def
+}
+
+// order returns ups ordered for one lookup: upstreams that are up before
+// those that are down, each by score.
+func order(ups []*upstream, now time.Time) []*upstream {
+	type scored struct {
+		u     *upstream
+		down  bool
+		score time.Duration
+	}
+	var arr [8]scored
+	sc := arr[:0]
+	for _, u := range ups {
+		u.mu.Lock()
+		sc = append(sc, scored{u, u.down, u.scoreLocked(now)})
+		u.mu.Unlock()
+	}
+	slices.SortStableFunc(sc, func(a, b scored) int {
+		if a.down != b.down {
+			if a.down {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.score, b.score)
+	})
+	out := make([]*upstream, len(sc))
+	for i := range sc {
+		out[i] = sc[i].u
+	}
+	return out
+}
+
+// pace takes one query token from u, spilling over to another upstream
+// that is up and has a token right now when u has none. It waits for u's
+// token otherwise, unless that wait would pass ctx's deadline.
+func (r *Resolver) pace(ctx context.Context, u *upstream, others []*upstream) (*upstream, error) {
+	now := time.Now()
+	res := u.lim.ReserveN(now, 1)
+	if !res.OK() {
+		return nil, ErrRateLimited
+	}
+	delay := res.DelayFrom(now)
+	if delay == 0 {
+		return u, nil
+	}
+	for _, o := range others {
+		if o == u {
+			continue
+		}
+		o.mu.Lock()
+		down := o.down
+		o.mu.Unlock()
+		if !down && o.lim.AllowN(now, 1) {
+			res.CancelAt(now)
+			return o, nil
+		}
+	}
+	if dl, ok := ctx.Deadline(); ok && now.Add(delay).After(dl) {
+		res.CancelAt(now)
+		return nil, ErrRateLimited
+	}
+	r.stats.add(cRateLimitWaits, 1)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return u, nil
+	case <-ctx.Done():
+		res.Cancel()
+		return nil, ErrRateLimited
+	}
+}
+
+// probeLoop re-probes upstreams that are down, so that their recovery is
+// noticed within a second even when no lookup goes their way.
+func (r *Resolver) probeLoop() {
+	tick := time.NewTicker(probeInterval / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.base.Done():
+			return
+		case <-tick.C:
+		}
+		for _, u := range r.upstreams.all {
+			if !u.probeDue(time.Now()) || !u.lim.Allow() {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(r.base, min(r.cfg.Timeout, time.Second))
+			msg, rtt, err := r.exchange(ctx, u, ".", dnsTypeNS)
+			cancel()
+			if err == nil && msg != nil {
+				r.upstreamSucceeded(u, rtt)
+			}
+		}
+	}
+}
+
+func (r *Resolver) upstreamSucceeded(u *upstream, rtt time.Duration) {
+	if u.success(rtt) {
+		r.logf("resolver: upstream up", "upstream", u.addr)
+	}
+}
+
+func (r *Resolver) upstreamFailed(u *upstream, penalty time.Duration, err error) {
+	if u.failure(time.Now(), penalty) {
+		r.logf("resolver: upstream down", "upstream", u.addr, "failures", downAfter, "err", err)
+	}
+}
+
+func (r *Resolver) logf(msg string, args ...any) {
+	if r.log != nil {
+		r.log.Warn(msg, args...)
+	}
+}
