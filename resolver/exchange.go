@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -92,32 +93,51 @@ func (r *Resolver) exchangeUDP(ctx context.Context, u *upstream, q *dns.Msg) (*d
 			}
 			return nil, netErr(ctx, err)
 		}
-		if n < 12 || binary.BigEndian.Uint16(buf) != q.Id {
-			continue // not ours: keep waiting for the real reply
+		reply, err := parseReply(q, buf[:n], int(r.cfg.UDPSize))
+		switch {
+		case err == nil:
+			return reply, nil
+		case errors.Is(err, errTruncated):
+			return nil, err
+		case errors.Is(err, errNotOurs):
+		default:
+			bad = err
 		}
-		if n > int(r.cfg.UDPSize) {
-			// Larger than we offered: a sloppy server. TCP gets the
-			// full answer within the rules.
-			return nil, errTruncated
-		}
-		reply := new(dns.Msg)
-		if err := reply.Unpack(buf[:n]); err != nil {
-			// A truncated reply may not even parse; TCP will tell.
-			if buf[2]&0x02 != 0 {
-				return nil, errTruncated
-			}
-			bad = errors.Join(ErrMalformed, err)
-			continue
-		}
-		if !matches(q, reply) {
-			bad = ErrMalformed
-			continue
-		}
-		if reply.Truncated {
-			return nil, errTruncated
-		}
-		return reply, nil
+		// Keep waiting for the real reply.
 	}
+}
+
+var errNotOurs = errors.New("resolver: reply to another query")
+
+// parseReply decides what one UDP datagram means for query q: the reply
+// (a response to q's ID and question), errTruncated (fetch over TCP),
+// errNotOurs (another ID: ignore) or ErrMalformed (our ID, but not a
+// usable answer to our question: ignore, and report it if nothing better
+// comes).
+func parseReply(q *dns.Msg, wire []byte, udpSize int) (*dns.Msg, error) {
+	if len(wire) < 12 || binary.BigEndian.Uint16(wire) != q.Id {
+		return nil, errNotOurs
+	}
+	if len(wire) > udpSize {
+		// Larger than we offered: a sloppy server. TCP gets the full
+		// answer within the rules.
+		return nil, errTruncated
+	}
+	reply := new(dns.Msg)
+	if err := reply.Unpack(wire); err != nil {
+		// A truncated reply may not even parse; TCP will tell.
+		if wire[2]&0x02 != 0 {
+			return nil, errTruncated
+		}
+		return nil, errors.Join(ErrMalformed, err)
+	}
+	if !matches(q, reply) {
+		return nil, fmt.Errorf("%w: reply does not match the question", ErrMalformed)
+	}
+	if reply.Truncated {
+		return nil, errTruncated
+	}
+	return reply, nil
 }
 
 func (r *Resolver) exchangeTCP(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {

@@ -1,0 +1,795 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/miekg/dns"
+)
+
+const testZone = `
+$ORIGIN example.
+$TTL 300
+@        IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60
+@        IN NS  ns.example.
+ns       IN A   192.0.2.53
+mail     IN MX  10 mx1.mail.example.
+mail     IN MX  20 mx2.mail.example.
+mx1.mail IN A   192.0.2.1
+mx1.mail IN AAAA 2001:db8::1
+mx2.mail IN A   192.0.2.2
+alias    IN CNAME mx1.mail.example.
+short 30 IN A   192.0.2.30
+txt      IN TXT "v=spf1 " "ip4:192.0.2.0/24 -all"
+big      IN TXT "big"
+`
+
+const reverseZone = `
+$ORIGIN 2.0.192.in-addr.arpa.
+@ 300 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60
+1 300 IN PTR mx1.mail.example.
+`
+
+// clock is a settable clock for TTL tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Unix(1_800_000_000, 0)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// setup starts a dnstest server with testZone and a Resolver in front of
+// it; edit adjusts the Config.
+func setup(t testing.TB, edit func(*Config)) (*Resolver, *dnstest.Server, *clock) {
+	t.Helper()
+	srv := dnstest.NewServer(t, testZone+reverseZone)
+	clk := newClock()
+	cfg := Config{Upstreams: []string{srv.Addr()}, Timeout: 300 * time.Millisecond, now: clk.Now}
+	if edit != nil {
+		edit(&cfg)
+	}
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, srv, clk
+}
+
+func mustLookup(t testing.TB, r *Resolver, name string, qtype uint16) *Answer {
+	t.Helper()
+	ans, err := r.Lookup(context.Background(), name, qtype)
+	if err != nil {
+		t.Fatalf("Lookup(%q, %s): %v", name, dns.TypeToString[qtype], err)
+	}
+	return ans
+}
+
+func TestLookupPositive(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	for _, name := range []string{"mail.example.", "MAIL.Example", "mail.EXAMPLE."} {
+		ans := mustLookup(t, r, name, dns.TypeMX)
+		if ans.Name != "mail.example." || ans.Type != dns.TypeMX || ans.Rcode != dns.RcodeSuccess {
+			t.Errorf("%q: got %s %s rcode %d", name, ans.Name, dns.TypeToString[ans.Type], ans.Rcode)
+		}
+		if len(ans.Records) != 2 || ans.TTL != 300*time.Second || ans.NotFound() || ans.Stale {
+			t.Errorf("%q: got %d records TTL %v NotFound %v", name, len(ans.Records), ans.TTL, ans.NotFound())
+		}
+	}
+	if n := srv.QueryCount("mail.example.", dns.TypeMX); n != 1 {
+		t.Errorf("upstream saw %d MX queries for three lookups of one name, want 1", n)
+	}
+	s := r.Stats()
+	if s.Lookups != 3 || s.CacheHits != 2 || s.CacheMisses != 1 || s.UpstreamQueries != 1 {
+		t.Errorf("stats: %+v", s)
+	}
+}
+
+func TestLookupCNAMEChain(t *testing.T) {
+	r, _, _ := setup(t, nil)
+	ans := mustLookup(t, r, "alias.example", dns.TypeA)
+	if len(ans.Records) != 2 {
+		t.Fatalf("got %v, want CNAME and A", ans.Records)
+	}
+	if _, ok := ans.Records[0].(*dns.CNAME); !ok {
+		t.Errorf("first record %v, want the CNAME", ans.Records[0])
+	}
+	if a, ok := ans.Records[1].(*dns.A); !ok || a.A.String() != "192.0.2.1" {
+		t.Errorf("second record %v, want A 192.0.2.1", ans.Records[1])
+	}
+}
+
+func TestCoalescing(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	srv.SetFault("mail.example.", dnstest.Fault{Delay: 200 * time.Millisecond})
+	const n = 200
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	// One impatient caller among them must not fail the others.
+	ctx, cancel := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := r.Lookup(ctx, "mail.example", dns.TypeMX); err == nil {
+			t.Error("cancelled lookup succeeded")
+		} else if !IsTemporary(err) {
+			t.Errorf("cancelled lookup: %v is not temporary", err)
+		}
+	}()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ans, err := r.Lookup(context.Background(), "mail.example", dns.TypeMX)
+			if err != nil || len(ans.Records) != 2 {
+				failed.Add(1)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d coalesced lookups failed", failed.Load(), n)
+	}
+	if q := srv.QueryCount("mail.example.", dns.TypeMX); q != 1 {
+		t.Errorf("upstream saw %d queries for %d concurrent lookups, want 1", q, n+1)
+	}
+	if s := r.Stats(); s.Coalesced < n-1 {
+		t.Errorf("Coalesced = %d, want at least %d", s.Coalesced, n-1)
+	}
+}
+
+func TestCacheHitNoNetworkNoAlloc(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	mustLookup(t, r, "mail.example.", dns.TypeMX)
+	mustLookup(t, r, "nope.example.", dns.TypeA) // a negative hit must not allocate either
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		r.Lookup(ctx, "mail.example.", dns.TypeMX)
+		r.Lookup(ctx, "mail.example", dns.TypeMX)
+		r.Lookup(ctx, "nope.example.", dns.TypeA)
+	})
+	if allocs != 0 {
+		t.Errorf("cache hit allocates %v times, want 0", allocs)
+	}
+	if q := srv.Queries(); q != 2 {
+		t.Errorf("upstream saw %d queries, want 2", q)
+	}
+}
+
+func TestNegativeCaching(t *testing.T) {
+	r, srv, clk := setup(t, func(c *Config) { c.NegativeMaxTTL = 40 * time.Second })
+
+	// NXDOMAIN: TTL = min(SOA TTL 300, MINIMUM 60), capped at 40s; it
+	// answers every type of the name.
+	nx := mustLookup(t, r, "nope.example", dns.TypeMX)
+	if !nx.NXDomain() || !nx.NotFound() || nx.TTL != 40*time.Second {
+		t.Fatalf("got rcode %d TTL %v, want NXDOMAIN with TTL 40s", nx.Rcode, nx.TTL)
+	}
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeMX} {
+		if a := mustLookup(t, r, "nope.example.", qt); !a.NXDomain() || a.Type != qt {
+			t.Errorf("%s: got rcode %d type %d, want NXDOMAIN", dns.TypeToString[qt], a.Rcode, a.Type)
+		}
+	}
+	if q := srv.Queries(); q != 1 {
+		t.Errorf("NXDOMAIN for one type: upstream saw %d queries for 4 types, want 1", q)
+	}
+	if s := r.Stats(); s.NegativeHits != 4 {
+		t.Errorf("NegativeHits = %d, want 4", s.NegativeHits)
+	}
+
+	// NODATA is per type.
+	nd := mustLookup(t, r, "mx2.mail.example", dns.TypeAAAA)
+	if !nd.NoData() || nd.NXDomain() || nd.TTL != 40*time.Second {
+		t.Fatalf("got rcode %d records %d TTL %v, want NODATA with TTL 40s", nd.Rcode, len(nd.Records), nd.TTL)
+	}
+	mustLookup(t, r, "mx2.mail.example", dns.TypeAAAA)
+	if q := srv.QueryCount("mx2.mail.example.", dns.TypeAAAA); q != 1 {
+		t.Errorf("NODATA not cached: %d queries", q)
+	}
+	if a := mustLookup(t, r, "mx2.mail.example", dns.TypeA); len(a.Records) != 1 {
+		t.Errorf("NODATA for AAAA answered A: %v", a.Records)
+	}
+
+	// After the negative TTL, ask again.
+	clk.Advance(41 * time.Second)
+	mustLookup(t, r, "nope.example", dns.TypeMX)
+	if q := srv.QueryCount("nope.example.", dns.TypeMX); q != 2 {
+		t.Errorf("expired NXDOMAIN: %d queries, want 2", q)
+	}
+}
+
+// TestNegativeWithoutSOA checks RFC 2308 §5: a negative answer without an
+// SOA is not cached.
+func TestNegativeWithoutSOA(t *testing.T) {
+	var queries atomic.Int32
+	addr := serveFunc(t, func(w dns.ResponseWriter, q *dns.Msg) {
+		queries.Add(1)
+		m := new(dns.Msg)
+		m.SetRcode(q, dns.RcodeNameError)
+		w.WriteMsg(m)
+	})
+	r, err := New(Config{Upstreams: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 3 {
+		if a := mustLookup(t, r, "gone.example", dns.TypeA); !a.NXDomain() || a.TTL != 0 {
+			t.Fatalf("got rcode %d TTL %v", a.Rcode, a.TTL)
+		}
+	}
+	if q := queries.Load(); q != 3 {
+		t.Errorf("negative answer without SOA was cached: %d queries for 3 lookups", q)
+	}
+}
+
+// serveFunc runs a miekg/dns UDP server on loopback with handler h.
+func serveFunc(t testing.TB, h dns.HandlerFunc) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, Handler: h, NotifyStartedFunc: func() { close(started) }}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func TestFailureCaching(t *testing.T) {
+	r, srv, clk := setup(t, nil)
+	srv.SetFault("mail.example.", dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	for i := range 50 {
+		_, err := r.Lookup(context.Background(), "mail.example", dns.TypeMX)
+		if !errors.Is(err, ErrServerFailure) || !IsTemporary(err) {
+			t.Fatalf("lookup %d: got %v, want a temporary ErrServerFailure", i, err)
+		}
+	}
+	first := srv.QueryCount("mail.example.", dns.TypeMX)
+	if first > DefaultAttempts {
+		t.Errorf("50 lookups of a SERVFAIL name cost %d queries, want at most %d", first, DefaultAttempts)
+	}
+	clk.Advance(DefaultFailureTTL + time.Second)
+	r.Lookup(context.Background(), "mail.example", dns.TypeMX)
+	if q := srv.QueryCount("mail.example.", dns.TypeMX); q == first {
+		t.Error("failure remembered past FailureTTL")
+	}
+	if s := r.Stats(); s.ServFails == 0 {
+		t.Errorf("ServFails not counted: %+v", s)
+	}
+}
+
+func TestTimeoutFailureCaching(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { c.Timeout = 50 * time.Millisecond })
+	srv.SetFault("mail.example.", dnstest.Fault{Drop: true})
+	for range 10 {
+		_, err := r.Lookup(context.Background(), "mail.example", dns.TypeMX)
+		var de *LookupError
+		if !errors.As(err, &de) || !de.Timeout() || !IsTemporary(err) {
+			t.Fatalf("got %v, want a timeout", err)
+		}
+	}
+	if q := srv.QueryCount("mail.example.", dns.TypeMX); q > DefaultAttempts {
+		t.Errorf("10 lookups of a dead name cost %d queries", q)
+	}
+}
+
+func TestServeStale(t *testing.T) {
+	r, srv, clk := setup(t, nil)
+	fresh := mustLookup(t, r, "short.example", dns.TypeA)
+	clk.Advance(31 * time.Second) // TTL 30
+	srv.SetFault("short.example.", dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	st := mustLookup(t, r, "short.example", dns.TypeA)
+	if !st.Stale || len(st.Records) != 1 {
+		t.Fatalf("got stale=%v records %v, want the stale answer", st.Stale, st.Records)
+	}
+	if fresh.Stale {
+		t.Error("serving stale modified the shared answer")
+	}
+	before := srv.QueryCount("short.example.", dns.TypeA)
+	for range 20 {
+		if a := mustLookup(t, r, "short.example", dns.TypeA); !a.Stale {
+			t.Fatal("not stale")
+		}
+	}
+	if q := srv.QueryCount("short.example.", dns.TypeA); q != before {
+		t.Errorf("failed refresh retried on every query: %d more queries", q-before)
+	}
+	if s := r.Stats(); s.StaleServed != 21 {
+		t.Errorf("StaleServed = %d, want 21", s.StaleServed)
+	}
+	// Past StaleTTL, the failure shows.
+	clk.Advance(DefaultStaleTTL)
+	if _, err := r.Lookup(context.Background(), "short.example", dns.TypeA); !errors.Is(err, ErrServerFailure) {
+		t.Errorf("past StaleTTL: got %v, want ErrServerFailure", err)
+	}
+}
+
+func TestServeStaleDisabled(t *testing.T) {
+	r, srv, clk := setup(t, func(c *Config) { c.StaleTTL = -1 })
+	mustLookup(t, r, "short.example", dns.TypeA)
+	clk.Advance(31 * time.Second)
+	srv.SetFault("short.example.", dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	if _, err := r.Lookup(context.Background(), "short.example", dns.TypeA); !errors.Is(err, ErrServerFailure) {
+		t.Errorf("got %v, want ErrServerFailure", err)
+	}
+}
+
+func TestPacing(t *testing.T) {
+	const qps, burst = 200, 20
+	r, srv, _ := setup(t, func(c *Config) {
+		c.QPSPerUpstream, c.BurstPerUpstream = qps, burst
+		c.Timeout = 5 * time.Second
+	})
+	srv.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
+	const n = 600
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.Lookup(context.Background(), fmt.Sprintf("h%d.wild.example", i), dns.TypeA); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if failed.Load() != 0 {
+		t.Errorf("%d lookups failed", failed.Load())
+	}
+	// The upstream never sees more than QPS·t + Burst in any window.
+	for i, c := range srv.PerSecond() {
+		if c > qps+burst {
+			t.Errorf("second %d: upstream saw %d queries, limit %d", i, c, qps+burst)
+		}
+	}
+	// Demand above the limit achieves close to the limit: the ideal is
+	// (n-burst)/qps = 2.9s. The bound is loose because machines are noisy.
+	if ideal := time.Duration(float64(n-burst) / qps * float64(time.Second)); elapsed > 2*ideal {
+		t.Errorf("%d lookups took %v, ideal %v", n, elapsed, ideal)
+	}
+	if s := r.Stats(); s.RateLimitWaits == 0 {
+		t.Error("RateLimitWaits not counted")
+	}
+}
+
+func TestPacingRespectsDeadline(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { c.QPSPerUpstream, c.BurstPerUpstream = 1, 1 })
+	srv.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
+	mustLookup(t, r, "a.wild.example", dns.TypeA) // takes the one token
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := r.Lookup(ctx, "b.wild.example", dns.TypeA)
+	if err == nil || !IsTemporary(err) {
+		t.Errorf("got %v, want a temporary error", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Errorf("lookup waited %v past its 100ms deadline", time.Since(start))
+	}
+}
+
+func TestRetryBudget(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { c.Timeout = 20 * time.Millisecond })
+	srv.SetFault("*", dnstest.Fault{Drop: true})
+	srv.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
+	const n = 300
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Lookup(context.Background(), fmt.Sprintf("h%d.wild.example", i), dns.TypeA)
+		}()
+	}
+	wg.Wait()
+	s := r.Stats()
+	lookupQueries := int64(0)
+	for i := range n {
+		lookupQueries += srv.QueryCount(fmt.Sprintf("h%d.wild.example.", i), dns.TypeA)
+	}
+	perLookup := float64(lookupQueries) / n
+	t.Logf("total outage: %d queries for %d lookups (%.2f per lookup); retries %d, denied %d",
+		lookupQueries, n, perLookup, s.Retries, s.RetriesDenied)
+	if limit := 1 + DefaultRetryBudget + float64(budgetFloor)/n; perLookup > limit+0.01 {
+		t.Errorf("outage costs %.2f queries per lookup, want at most %.2f", perLookup, limit)
+	}
+	if s.RetriesDenied == 0 {
+		t.Error("no retry was denied")
+	}
+}
+
+func TestUpstreamChoice(t *testing.T) {
+	good := dnstest.NewServer(t, testZone)
+	bad := dnstest.NewServer(t, testZone)
+	bad.SetFault("*", dnstest.Fault{Drop: true})
+	good.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
+	clk := newClock()
+	r, err := New(Config{Upstreams: []string{bad.Addr(), good.Addr()}, Timeout: 50 * time.Millisecond, now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range 50 {
+		if _, err := r.Lookup(context.Background(), fmt.Sprintf("h%d.wild.example", i), dns.TypeA); err != nil {
+			t.Fatalf("lookup %d: %v", i, err)
+		}
+	}
+	if q := bad.Queries(); q > 3 {
+		t.Errorf("the dead upstream got %d of 50 lookups' queries", q)
+	}
+	if st := r.Stats(); st.Upstreams[0].Failures == 0 || st.Upstreams[1].Failures != 0 {
+		t.Errorf("upstream states: %+v", st.Upstreams)
+	}
+}
+
+func TestUpstreamRecovery(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { c.Timeout = 30 * time.Millisecond })
+	srv.SetFault("*", dnstest.Fault{Drop: true})
+	for i := range 5 {
+		r.Lookup(context.Background(), fmt.Sprintf("h%d.example", i), dns.TypeA)
+	}
+	if !r.Stats().Upstreams[0].Down {
+		t.Fatalf("upstream not down after 5 failed lookups: %+v", r.Stats().Upstreams)
+	}
+	// Recovery is noticed within a second, without user traffic.
+	srv.ClearFaults()
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for r.Stats().Upstreams[0].Down {
+		if time.Now().After(deadline) {
+			t.Fatal("recovered upstream still down after 1.5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAllUpstreamsFailingStillTried(t *testing.T) {
+	a := dnstest.NewServer(t, testZone)
+	b := dnstest.NewServer(t, testZone)
+	a.SetFault("*", dnstest.Fault{Drop: true})
+	b.SetFault("*", dnstest.Fault{Drop: true})
+	r, err := New(Config{Upstreams: []string{a.Addr(), b.Addr()}, Timeout: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range 10 {
+		r.Lookup(context.Background(), fmt.Sprintf("h%d.example", i), dns.TypeA)
+	}
+	for _, u := range r.Stats().Upstreams {
+		if !u.Down {
+			t.Errorf("%s not down", u.Addr)
+		}
+	}
+	// With everything down, lookups still go out, and the moment one
+	// upstream answers, lookups succeed.
+	b.ClearFaults()
+	if _, err := r.Lookup(context.Background(), "mail.example", dns.TypeMX); err != nil {
+		ok := false
+		for range 3 { // the first try may have gone to a
+			if _, err = r.Lookup(context.Background(), "mail.example", dns.TypeMX); err == nil {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			t.Errorf("with every upstream down, a recovered one is not tried: %v", err)
+		}
+	}
+}
+
+func TestTruncatedFallsBackToTCP(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	srv.SetFault("txt.example.", dnstest.Fault{Truncate: true})
+	ans := mustLookup(t, r, "txt.example", dns.TypeTXT)
+	if len(ans.Records) != 1 {
+		t.Fatalf("got %v", ans.Records)
+	}
+	if srv.TCPQueries() != 1 || r.Stats().TCPFallbacks != 1 {
+		t.Errorf("TCP queries %d, TCPFallbacks %d; want 1, 1", srv.TCPQueries(), r.Stats().TCPFallbacks)
+	}
+}
+
+func TestLargeAnswer(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	srv.SetFault("big.example.", dnstest.Fault{Oversize: 200})
+	ans := mustLookup(t, r, "big.example", dns.TypeTXT)
+	if len(ans.Records) != 201 {
+		t.Errorf("got %d records, want 201", len(ans.Records))
+	}
+	if srv.TCPQueries() != 1 {
+		t.Errorf("TCP queries %d, want 1", srv.TCPQueries())
+	}
+}
+
+func TestSpoofedRepliesIgnored(t *testing.T) {
+	for _, f := range []dnstest.Fault{{SpoofID: true}, {SpoofQuestion: true}} {
+		r, srv, _ := setup(t, nil)
+		srv.SetFault("mx1.mail.example.", f)
+		ans := mustLookup(t, r, "mx1.mail.example", dns.TypeA)
+		if len(ans.Records) != 1 || ans.Records[0].(*dns.A).A.String() != "192.0.2.1" {
+			t.Errorf("%+v: got %v, want the real answer", f, ans.Records)
+		}
+		// Nothing spoofed reached the cache.
+		again := mustLookup(t, r, "mx1.mail.example", dns.TypeA)
+		if again != ans {
+			t.Errorf("%+v: second lookup not the cached real answer", f)
+		}
+	}
+}
+
+func TestBadReplies(t *testing.T) {
+	cases := []struct {
+		fault dnstest.Fault
+		want  error
+	}{
+		{dnstest.Fault{Malformed: true}, ErrMalformed},
+		{dnstest.Fault{Rcode: dns.RcodeRefused}, ErrRefused},
+		{dnstest.Fault{Rcode: dns.RcodeFormatError}, ErrFormat},
+		{dnstest.Fault{Rcode: dns.RcodeNotImplemented}, ErrNotImplemented},
+		{dnstest.Fault{Rcode: dns.RcodeServerFailure}, ErrServerFailure},
+		{dnstest.Fault{Rcode: dns.RcodeYXDomain}, ErrUnexpectedRcode},
+	}
+	for _, c := range cases {
+		r, srv, _ := setup(t, func(c *Config) { c.Timeout = 100 * time.Millisecond })
+		srv.SetFault("mail.example.", c.fault)
+		_, err := r.Lookup(context.Background(), "mail.example", dns.TypeMX)
+		if !errors.Is(err, c.want) || !IsTemporary(err) {
+			t.Errorf("%+v: got %v, want temporary %v", c.fault, err, c.want)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "resolver: ") {
+			t.Errorf("error %q does not start with the package name", err)
+		}
+	}
+}
+
+func TestBadNames(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	long := strings.Repeat("a", 64)
+	names := []string{"", "a..example", ".example", long + ".example",
+		strings.Repeat("abcdefghi.", 26) + "com", "sp ace.example", "tab\t.example", "bäd.example", `esc\046aped.example`}
+	for _, name := range names {
+		_, err := r.Lookup(context.Background(), name, dns.TypeA)
+		if !errors.Is(err, ErrBadName) || IsTemporary(err) {
+			t.Errorf("%q: got %v, want permanent ErrBadName", name, err)
+		}
+	}
+	if q := srv.Queries(); q != 0 {
+		t.Errorf("bad names sent %d queries", q)
+	}
+	// The longest valid names pass.
+	ok := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 61)
+	if len(ok) != 253 {
+		t.Fatal(len(ok))
+	}
+	for _, name := range []string{ok, ok + ".", "_dmarc.mail.example", "."} {
+		if _, err := r.Lookup(context.Background(), name, dns.TypeTXT); errors.Is(err, ErrBadName) {
+			t.Errorf("%q rejected", name)
+		}
+	}
+}
+
+func TestFlush(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	mustLookup(t, r, "mail.example", dns.TypeMX)
+	mustLookup(t, r, "mx1.mail.example", dns.TypeA)
+	mustLookup(t, r, "mx1.mail.example", dns.TypeAAAA)
+	mustLookup(t, r, "ns.example", dns.TypeA)
+	if n := r.Flush("MX1.mail.example"); n != 2 {
+		t.Errorf("Flush removed %d entries, want 2", n)
+	}
+	mustLookup(t, r, "mx1.mail.example", dns.TypeA)
+	mustLookup(t, r, "mail.example", dns.TypeMX)
+	if q := srv.QueryCount("mx1.mail.example.", dns.TypeA); q != 2 {
+		t.Errorf("after Flush: %d queries, want 2", q)
+	}
+	if q := srv.QueryCount("mail.example.", dns.TypeMX); q != 1 {
+		t.Errorf("Flush of a name flushed another: %d queries", q)
+	}
+	if n := r.FlushZone("mail.example."); n != 2 {
+		t.Errorf("FlushZone removed %d, want 2 (mail MX, mx1 A)", n)
+	}
+	mustLookup(t, r, "ns.example", dns.TypeA)
+	if q := srv.QueryCount("ns.example.", dns.TypeA); q != 1 {
+		t.Errorf("FlushZone flushed outside its zone")
+	}
+	if n := r.FlushZone("."); n != 0 {
+		t.Errorf("FlushZone(.) removed %d: there is no flush-all", n)
+	}
+}
+
+func TestForward(t *testing.T) {
+	def := dnstest.NewServer(t, testZone)
+	rev := dnstest.NewServer(t, reverseZone)
+	r, err := New(Config{
+		Upstreams: []string{def.Addr()},
+		Forward:   map[string][]string{"in-addr.arpa": {def.Addr()}, "2.0.192.IN-ADDR.ARPA.": {rev.Addr()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	names, err := r.LookupAddr(context.Background(), "192.0.2.1")
+	if err != nil || len(names) != 1 || names[0] != "mx1.mail.example." {
+		t.Errorf("LookupAddr: %v, %v", names, err)
+	}
+	if def.Queries() != 0 || rev.Queries() != 1 {
+		t.Errorf("longest Forward zone not used: default %d, reverse %d queries", def.Queries(), rev.Queries())
+	}
+}
+
+func TestPrefetch(t *testing.T) {
+	r, srv, clk := setup(t, func(c *Config) { c.Prefetch = true })
+	mustLookup(t, r, "mail.example", dns.TypeMX) // TTL 300
+	clk.Advance(280 * time.Second)               // last 10%
+	mustLookup(t, r, "mail.example", dns.TypeMX)
+	deadline := time.Now().Add(2 * time.Second)
+	for srv.QueryCount("mail.example.", dns.TypeMX) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no prefetch")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Wait for the refreshed entry, then check it outlives the old one.
+	for r.cache.get(string(mustKey("mail.example.", dns.TypeMX))).expires <= clk.Now().Add(30*time.Second).UnixNano() {
+		if time.Now().After(deadline) {
+			t.Fatal("prefetched answer not stored")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	clk.Advance(30 * time.Second) // the original answer has expired
+	a := mustLookup(t, r, "mail.example", dns.TypeMX)
+	if a.Stale || srv.QueryCount("mail.example.", dns.TypeMX) != 2 {
+		t.Errorf("prefetched answer not used")
+	}
+}
+
+func mustKey(name string, qtype uint16) []byte {
+	k, err := makeKey(nil, name, qtype)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func TestTTLClamp(t *testing.T) {
+	r, _, _ := setup(t, func(c *Config) { c.MinTTL = time.Minute; c.MaxTTL = 2 * time.Minute })
+	if a := mustLookup(t, r, "short.example", dns.TypeA); a.TTL != time.Minute {
+		t.Errorf("TTL 30s with MinTTL 1m: got %v", a.TTL)
+	}
+	if a := mustLookup(t, r, "ns.example", dns.TypeA); a.TTL != 2*time.Minute {
+		t.Errorf("TTL 300s with MaxTTL 2m: got %v", a.TTL)
+	}
+}
+
+func TestEviction(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { c.CacheSize = 64 })
+	srv.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
+	for i := range 1000 {
+		mustLookup(t, r, fmt.Sprintf("h%d.wild.example", i), dns.TypeA)
+	}
+	n := 0
+	for i := range r.cache.shards {
+		s := &r.cache.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		if len(s.m) != len(s.ring) {
+			t.Errorf("shard %d: map %d, ring %d", i, len(s.m), len(s.ring))
+		}
+		s.mu.RUnlock()
+	}
+	if n > 64 {
+		t.Errorf("cache holds %d entries, CacheSize 64", n)
+	}
+	if r.Stats().Evictions == 0 {
+		t.Error("Evictions not counted")
+	}
+}
+
+func TestClose(t *testing.T) {
+	before := runtime.NumGoroutine()
+	srv := dnstest.NewServer(t, testZone)
+	srv.SetFault("slow.example.", dnstest.Fault{Drop: true})
+	r, err := New(Config{Upstreams: []string{srv.Addr()}, Prefetch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		_, err := r.Lookup(context.Background(), "slow.example", dns.TypeA)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	r.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Errorf("lookup in flight at Close: got %v, want ErrClosed", err)
+	}
+	if _, err := r.Lookup(context.Background(), "mail.example", dns.TypeMX); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: got %v", err)
+	}
+	r.Close()
+	srv.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAuthenticatedBit(t *testing.T) {
+	addr := serveFunc(t, func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.AuthenticatedData = q.AuthenticatedData // AD asked for, AD given
+		rr, _ := dns.NewRR(q.Question[0].Name + " 60 IN A 192.0.2.7")
+		m.Answer = append(m.Answer, rr)
+		w.WriteMsg(m)
+	})
+	r, err := New(Config{Upstreams: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if a := mustLookup(t, r, "signed.example", dns.TypeA); !a.Authenticated {
+		t.Error("AD bit not reported (or not asked for)")
+	}
+}
+
+// TestForeignRecordsDropped checks that answer-section records outside the
+// CNAME chain of the question never reach the cache.
+func TestForeignRecordsDropped(t *testing.T) {
+	addr := serveFunc(t, func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		for _, s := range []string{
+			q.Question[0].Name + " 60 IN CNAME target.example.",
+			"target.example. 60 IN A 192.0.2.7",
+			"victim.example. 60 IN A 6.6.6.6",
+			"target.example. 60 IN MX 10 evil.example.",
+		} {
+			rr, _ := dns.NewRR(s)
+			m.Answer = append(m.Answer, rr)
+		}
+		w.WriteMsg(m)
+	})
+	r, err := New(Config{Upstreams: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a := mustLookup(t, r, "www.example", dns.TypeA)
+	if len(a.Records) != 2 {
+		t.Errorf("got %v, want the CNAME and its A only", a.Records)
+	}
+}
