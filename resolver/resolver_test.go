@@ -398,7 +398,10 @@ func TestPacingRespectsDeadline(t *testing.T) {
 }
 
 func TestRetryBudget(t *testing.T) {
-	r, srv, _ := setup(t, func(c *Config) { c.Timeout = 20 * time.Millisecond })
+	r, srv, _ := setup(t, func(c *Config) {
+		c.Timeout = 20 * time.Millisecond
+		c.QPSPerUpstream = 1e6 // pacing is not under test
+	})
 	srv.SetFault("*", dnstest.Fault{Drop: true})
 	srv.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
 	const n = 300
