@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // TXTResolver looks up TXT records. It is intentionally compatible with
@@ -25,10 +28,12 @@ type TXTResolver interface {
 // published at "<selector>._domainkey.<domain>".
 //
 // The query is for the absolute name (with a final dot), so search domains
-// from resolv.conf never apply. selector and domain must be ASCII
-// host names (letters, digits, "-" and "_"; internationalised domains in
-// their "xn--" form); a trailing dot on domain is allowed, and case is
-// ignored. Invalid names are rejected without a query.
+// from resolv.conf never apply. selector and domain are host names
+// (letters, digits, "-" and "_"); internationalised names may be given as
+// U-labels, which are converted to A-labels with the IDNA lookup profile
+// (golang.org/x/net/idna), or as A-labels ("xn--"). A trailing dot on domain
+// is allowed, and case is ignored. Invalid names are rejected without a
+// query.
 //
 // TXT records at the name that are not key records (those beginning with a
 // v= other than DKIM1, and those with neither v=DKIM1 nor p=) are ignored.
@@ -172,6 +177,7 @@ func isKeyRecord(rec string) bool {
 
 // keyName validates selector and domain and returns
 // "<selector>._domainkey.<domain>" in lower case, without the final dot.
+// Names with non-ASCII characters are converted to A-labels first.
 func keyName(selector, domain string) (string, *KeyError) {
 	bad := func(what, name, why string) *KeyError {
 		return &KeyError{
@@ -179,18 +185,48 @@ func keyName(selector, domain string) (string, *KeyError) {
 			Reason: fmt.Sprintf("invalid %s %s: %s", what, quoteShort(name), why),
 		}
 	}
-	if why := checkName(selector); why != "" {
+	sel, why := toASCII(selector)
+	if why == "" {
+		why = checkName(sel)
+	}
+	if why != "" {
 		return "", bad("selector", selector, why)
 	}
-	d := strings.TrimSuffix(domain, ".")
-	if why := checkName(d); why != "" {
+	d, why := toASCII(strings.TrimSuffix(domain, "."))
+	if why == "" {
+		why = checkName(d)
+	}
+	if why != "" {
 		return "", bad("domain", domain, why)
 	}
-	name := strings.ToLower(selector + "._domainkey." + d)
+	name := strings.ToLower(sel + "._domainkey." + d)
 	if len(name) > 253 {
 		return "", bad("domain", domain, fmt.Sprintf("%s is longer than 253 bytes", quoteShort(name)))
 	}
 	return name, nil
+}
+
+// toASCII converts a name with non-ASCII characters to A-labels with the
+// IDNA lookup profile (RFC 5891 §5), as RFC 6376 §3.1 requires for
+// selectors and domains, and returns ASCII names unchanged. On failure it
+// returns why instead.
+func toASCII(s string) (ascii, why string) {
+	if len(s) > 1024 { // no valid name is that long, even in U-labels
+		return "", "too long"
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			if !utf8.ValidString(s) {
+				return "", "not valid UTF-8"
+			}
+			a, err := idna.Lookup.ToASCII(s)
+			if err != nil {
+				return "", "not a valid internationalised name"
+			}
+			return a, ""
+		}
+	}
+	return s, ""
 }
 
 // checkName returns why s is not a dot-separated sequence of labels of 1 to
@@ -212,8 +248,6 @@ func checkName(s string) string {
 			c := label[i]
 			switch {
 			case isAlpha(c), isDigit(c), c == '-', c == '_':
-			case c >= 0x80:
-				return "not ASCII (convert internationalised names to their xn-- form)"
 			default:
 				return fmt.Sprintf("character %q not allowed", c)
 			}
