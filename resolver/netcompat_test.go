@@ -66,10 +66,10 @@ func TestNetCompatibleErrors(t *testing.T) {
 	srv.SetFault("broken.example.", dnstest.Fault{Rcode: dns.RcodeServerFailure})
 	ctx := context.Background()
 	cases := []struct {
-		name                          string
-		lookup                        func() error
+		name                         string
+		lookup                       func() error
 		notFound, timeout, temporary bool
-		is                            error
+		is                           error
 	}{
 		{"nxdomain", func() error { _, err := r.LookupMX(ctx, "nope.example"); return err }, true, false, false, nil},
 		{"nodata", func() error { _, err := r.LookupTXT(ctx, "mail.example"); return err }, true, false, false, nil},
