@@ -38,7 +38,9 @@ var (
 	// ErrClosed: the Resolver has been closed.
 	ErrClosed = errors.New("resolver: resolver closed")
 	// ErrBadName: the name is not a valid domain name (too long, empty
-	// label, label over 63 octets); nothing was sent. Permanent.
+	// label, label over 63 octets, a character outside printable ASCII:
+	// convert IDNs to A-labels first), or the query type is 0; nothing
+	// was sent. Permanent.
 	ErrBadName = errors.New("resolver: invalid domain name")
 )
 

@@ -60,7 +60,7 @@ func (r *Resolver) newQuery(name string, qtype uint16) *dns.Msg {
 func (r *Resolver) exchangeUDP(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
 	wire, err := q.Pack()
 	if err != nil {
-		return nil, errors.Join(ErrBadName, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadName, err)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp", u.addr)
@@ -129,7 +129,7 @@ func parseReply(q *dns.Msg, wire []byte, udpSize int) (*dns.Msg, error) {
 		if wire[2]&0x02 != 0 {
 			return nil, errTruncated
 		}
-		return nil, errors.Join(ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if !matches(q, reply) {
 		return nil, fmt.Errorf("%w: reply does not match the question", ErrMalformed)
@@ -164,7 +164,7 @@ func (r *Resolver) exchangeTCP(ctx context.Context, u *upstream, q *dns.Msg) (*d
 		if errors.As(err, &ne) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, netErr(ctx, err)
 		}
-		return nil, errors.Join(ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if reply.Id != q.Id || !matches(q, reply) {
 		return nil, ErrMalformed
@@ -191,7 +191,7 @@ func netErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ErrClosed
 	}
-	return errors.Join(ErrNetwork, err)
+	return fmt.Errorf("%w: %w", ErrNetwork, err)
 }
 
 func isTimeout(ctx context.Context, err error) bool {

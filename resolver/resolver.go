@@ -285,7 +285,7 @@ func (r *Resolver) Close() error {
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	var buf [keyBufSize]byte
 	k, err := makeKey(buf[:0], name, qtype)
-	if err != nil {
+	if err != nil || qtype == 0 {
 		r.stats.add(cLookups, 1)
 		return nil, &LookupError{Name: name, Type: qtype, Err: ErrBadName}
 	}
@@ -334,6 +334,11 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 	r.stats.add(cCacheMisses, 1)
 
 	ch := r.group.DoChan(k, func() (any, error) {
+		// A lookup that missed the cache just before another stored
+		// the answer and left the group must not query again.
+		if e := r.cache.get(k); e != nil && e.ans != nil && r.now().UnixNano() < e.expires {
+			return e.ans, nil
+		}
 		return r.resolveAndStore(k, qtype)
 	})
 	select {
@@ -354,11 +359,11 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 		if st := r.staleFor(k, r.now()); st != nil {
 			return st, nil
 		}
-		err := ErrTimeout
-		if errors.Is(ctx.Err(), context.Canceled) {
-			err = ctx.Err()
+		err := ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
-		return nil, &LookupError{Name: name, Type: qtype, Err: errors.Join(err, ctx.Err())}
+		return nil, &LookupError{Name: name, Type: qtype, Err: err}
 	}
 }
 
@@ -418,7 +423,8 @@ func (r *Resolver) resolveAndStore(k string, qtype uint16) (*Answer, error) {
 	// Stored even with TTL 0: it is not fresh, but it clears a remembered
 	// failure and can be served stale.
 	r.cache.put(k, &entry{ans: ans, expires: ans.Expires.UnixNano()})
-	if ans.Rcode == dns.RcodeNameError && ans.TTL > 0 {
+	// NXDOMAIN at the end of a CNAME chain is about the target, not name.
+	if ans.Rcode == dns.RcodeNameError && ans.TTL > 0 && len(ans.Records) == 0 {
 		r.cache.put(nxKey(name), &entry{ans: ans, expires: ans.Expires.UnixNano()})
 	}
 	return ans, nil
