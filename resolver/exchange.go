@@ -34,7 +34,7 @@ func (r *Resolver) exchange(ctx context.Context, u *upstream, name string, qtype
 	reply, err := r.exchangeUDP(ctx, u, q)
 	if errors.Is(err, errTruncated) {
 		r.stats.add(cTCPFallbacks, 1)
-		if _, err = r.pace(ctx, u, nil); err != nil {
+		if _, err = r.pace(ctx, u, nil, time.Time{}); err != nil {
 			return nil, 0, err
 		}
 		q.Id = uint16(rand.Uint32())

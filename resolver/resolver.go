@@ -339,7 +339,8 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 		if e := r.cache.get(k); e != nil && e.ans != nil && r.now().UnixNano() < e.expires {
 			return e.ans, nil
 		}
-		return r.resolveAndStore(k, qtype)
+		waitUntil, _ := ctx.Deadline()
+		return r.resolveAndStore(k, qtype, waitUntil)
 	})
 	select {
 	case res := <-ch:
@@ -404,7 +405,9 @@ func (r *Resolver) staleAnswer(e *entry, now time.Time) *Answer {
 
 // resolveAndStore is the leader's work for one key: resolve with the
 // Resolver's own deadline, not any one caller's, and store the outcome.
-func (r *Resolver) resolveAndStore(k string, qtype uint16) (*Answer, error) {
+// The one caller's deadline it does honour is waitUntil, for pacing: a
+// query that could not leave before the caller gives up is not sent.
+func (r *Resolver) resolveAndStore(k string, qtype uint16, waitUntil time.Time) (*Answer, error) {
 	if !r.enter() {
 		return nil, &LookupError{Name: keyName(k), Type: qtype, Err: ErrClosed}
 	}
@@ -413,10 +416,14 @@ func (r *Resolver) resolveAndStore(k string, qtype uint16) (*Answer, error) {
 	ctx, cancel := context.WithTimeout(r.base, budget)
 	defer cancel()
 	name := keyName(k)
-	msg, err := r.resolve(ctx, name, qtype)
+	msg, err := r.resolve(ctx, name, qtype, waitUntil)
 	now := r.now()
 	if err != nil {
-		r.cache.putFailure(k, err, now.UnixNano(), int64(r.cfg.FailureTTL))
+		// Remember what the upstreams said (RFC 9520), not our own
+		// pacing or shutdown.
+		if !errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrClosed) {
+			r.cache.putFailure(k, err, now.UnixNano(), int64(r.cfg.FailureTTL))
+		}
 		return nil, err
 	}
 	ans := r.makeAnswer(name, qtype, msg, now)
@@ -451,7 +458,7 @@ func (r *Resolver) maybePrefetch(e *entry, now time.Time) {
 	k := e.key
 	started := r.goFunc(func() {
 		defer r.prefetching.Add(-1)
-		r.group.Do(k, func() (any, error) { return r.resolveAndStore(k, ans.Type) })
+		r.group.Do(k, func() (any, error) { return r.resolveAndStore(k, ans.Type, time.Time{}) })
 	})
 	if !started {
 		r.prefetching.Add(-1)
@@ -461,7 +468,7 @@ func (r *Resolver) maybePrefetch(e *entry, now time.Time) {
 // resolve runs the attempts for one lookup: each on the next upstream in
 // order, paced, within the retry budget. It returns a NOERROR or NXDOMAIN
 // reply, or the last attempt's error.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitUntil time.Time) (*dns.Msg, error) {
 	ups := order(r.upstreams.forName(name), time.Now())
 	fail := func(u *upstream, err error) error {
 		le := &LookupError{Name: name, Type: qtype, Err: err}
@@ -489,7 +496,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16) (*dns
 			}
 			r.stats.add(cRetries, 1)
 		}
-		u, err := r.pace(ctx, ups[attempt%len(ups)], ups)
+		u, err := r.pace(ctx, ups[attempt%len(ups)], ups, waitUntil)
 		if err != nil {
 			if lastErr == nil {
 				lastErr = fail(nil, err)

@@ -244,8 +244,9 @@ func order(ups []*upstream, now time.Time) []*upstream {
 
 // pace takes one query token from u, spilling over to another upstream
 // that is up and has a token right now when u has none. It waits for u's
-// token otherwise, unless that wait would pass ctx's deadline.
-func (r *Resolver) pace(ctx context.Context, u *upstream, others []*upstream) (*upstream, error) {
+// token otherwise, unless that wait would pass ctx's deadline or
+// waitUntil (if not zero).
+func (r *Resolver) pace(ctx context.Context, u *upstream, others []*upstream, waitUntil time.Time) (*upstream, error) {
 	now := time.Now()
 	res := u.lim.ReserveN(now, 1)
 	if !res.OK() {
@@ -267,7 +268,10 @@ func (r *Resolver) pace(ctx context.Context, u *upstream, others []*upstream) (*
 			return o, nil
 		}
 	}
-	if dl, ok := ctx.Deadline(); ok && now.Add(delay).After(dl) {
+	if dl, ok := ctx.Deadline(); ok && (waitUntil.IsZero() || dl.Before(waitUntil)) {
+		waitUntil = dl
+	}
+	if !waitUntil.IsZero() && now.Add(delay).After(waitUntil) {
 		res.CancelAt(now)
 		return nil, ErrRateLimited
 	}
