@@ -62,22 +62,11 @@ func (r *Resolver) exchangeUDP(ctx context.Context, u *upstream, q *dns.Msg) (*d
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadName, err)
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", u.addr)
+	conn, done, err := r.dial(ctx, u, "udp")
 	if err != nil {
-		return nil, netErr(ctx, err)
+		return nil, err
 	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	// Unblock the read when ctx is cancelled (Close), not only at the
-	// deadline.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	u.queries.Add(1)
-	r.stats.add(cUpstreamQueries, 1)
+	defer done()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, netErr(ctx, err)
 	}
@@ -141,19 +130,11 @@ func parseReply(q *dns.Msg, wire []byte, udpSize int) (*dns.Msg, error) {
 }
 
 func (r *Resolver) exchangeTCP(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", u.addr)
+	conn, done, err := r.dial(ctx, u, "tcp")
 	if err != nil {
-		return nil, netErr(ctx, err)
+		return nil, err
 	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	u.queries.Add(1)
-	r.stats.add(cUpstreamQueries, 1)
+	defer done()
 	co := &dns.Conn{Conn: conn}
 	if err := co.WriteMsg(q); err != nil {
 		return nil, netErr(ctx, err)
@@ -170,6 +151,25 @@ func (r *Resolver) exchangeTCP(ctx context.Context, u *upstream, q *dns.Msg) (*d
 		return nil, ErrMalformed
 	}
 	return reply, nil
+}
+
+// dial connects to u over network ("udp": a new socket, so a new random
+// source port) for one query, counts the query, and bounds the connection
+// by ctx: its deadline, and its cancellation (Close) unblocks a read at
+// once. done closes the connection.
+func (r *Resolver) dial(ctx context.Context, u *upstream, network string) (conn net.Conn, done func(), err error) {
+	var d net.Dialer
+	conn, err = d.DialContext(ctx, network, u.addr)
+	if err != nil {
+		return nil, nil, netErr(ctx, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	u.queries.Add(1)
+	r.stats.add(cUpstreamQueries, 1)
+	return conn, func() { stop(); conn.Close() }, nil
 }
 
 // matches reports whether reply answers q: a response, with q's one

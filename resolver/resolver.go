@@ -246,12 +246,9 @@ func (c Config) withDefaults() (Config, error) {
 
 // goFunc runs f in a goroutine owned by r, unless r is closed.
 func (r *Resolver) goFunc(f func()) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	if !r.enter() {
 		return false
 	}
-	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		f()
