@@ -71,11 +71,19 @@ func (b *retryBudget) allowRetry() (ok, changed bool) {
 			retries += bk.retries
 		}
 	}
-	ok = float64(retries) < b.ratio*float64(first)+budgetFloor
+	limit := b.ratio*float64(first) + budgetFloor
+	ok = float64(retries) < limit
 	if ok {
 		b.bucketLocked(sec).retries++
 	}
-	changed = ok == b.exhausted
-	b.exhausted = !ok
+	// The state flips to exhausted at the first refusal, and back only
+	// once retries are well under the limit, so that a budget hovering at
+	// its limit does not flap (and log) on every retry.
+	switch {
+	case !ok && !b.exhausted:
+		b.exhausted, changed = true, true
+	case ok && b.exhausted && float64(retries) < limit/2:
+		b.exhausted, changed = false, true
+	}
 	return ok, changed
 }

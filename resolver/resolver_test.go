@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -798,5 +799,53 @@ func TestForeignRecordsDropped(t *testing.T) {
 	a := mustLookup(t, r, "www.example", dns.TypeA)
 	if len(a.Records) != 2 {
 		t.Errorf("got %v, want the CNAME and its A only", a.Records)
+	}
+}
+
+// lockedBuffer is an io.Writer safe for the Resolver's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestLoggerStateChangesOnly(t *testing.T) {
+	var buf lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	r, srv, _ := setup(t, func(c *Config) { c.Logger = logger; c.Timeout = 20 * time.Millisecond })
+	for range 50 {
+		mustLookup(t, r, "mail.example", dns.TypeMX)
+	}
+	if buf.String() != "" {
+		t.Fatalf("healthy lookups logged: %s", buf.String())
+	}
+	srv.SetFault("*", dnstest.Fault{Drop: true})
+	for i := range 40 {
+		r.Lookup(context.Background(), fmt.Sprintf("h%d.example", i), dns.TypeA)
+	}
+	srv.ClearFaults()
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(buf.String(), "upstream up") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := buf.String()
+	for _, want := range []string{"upstream down", "retry budget exhausted", "upstream up"} {
+		if strings.Count(out, want) != 1 {
+			t.Errorf("log has %d lines with %q, want 1:\n%s", strings.Count(out, want), want, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n > 4 {
+		t.Errorf("%d log lines for one outage:\n%s", n, out)
 	}
 }
