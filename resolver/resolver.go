@@ -330,7 +330,9 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 	}
 	r.stats.add(cCacheMisses, 1)
 
+	leader := false // set only if this call's function runs
 	ch := r.group.DoChan(k, func() (any, error) {
+		leader = true
 		// A lookup that missed the cache just before another stored
 		// the answer and left the group must not query again.
 		if e := r.cache.get(k); e != nil && e.ans != nil && r.now().UnixNano() < e.expires {
@@ -341,7 +343,7 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 	})
 	select {
 	case res := <-ch:
-		if res.Shared {
+		if !leader { // the channel receive orders this after the write
 			r.stats.add(cCoalesced, 1)
 		}
 		if res.Err != nil {
