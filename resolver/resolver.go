@@ -511,11 +511,11 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 				return nil, fail(u, ErrClosed)
 			case errors.Is(err, ErrTimeout):
 				r.stats.add(cTimeouts, 1)
-				r.upstreamFailed(u, r.cfg.Timeout, err)
+				r.upstreamFailed(u, r.cfg.Timeout, name, err)
 			case errors.Is(err, ErrBadName):
 				return nil, fail(nil, err)
 			default:
-				r.upstreamFailed(u, 0, err)
+				r.upstreamFailed(u, 0, name, err)
 			}
 			lastErr = fail(u, err)
 			if ctx.Err() != nil {
@@ -535,7 +535,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 			r.upstreamSucceeded(u, rtt)
 		default:
 			// REFUSED, FORMERR, NOTIMP: this upstream will not serve us.
-			r.upstreamFailed(u, 0, rcodeError(msg.Rcode))
+			r.upstreamFailed(u, 0, name, rcodeError(msg.Rcode))
 		}
 		lastErr = fail(u, rcodeError(msg.Rcode))
 	}

@@ -849,3 +849,17 @@ func TestLoggerStateChangesOnly(t *testing.T) {
 		t.Errorf("%d log lines for one outage:\n%s", n, out)
 	}
 }
+
+// TestBrokenNameKeepsUpstreamUp: one name whose servers time out behind
+// the upstream must not take the upstream out of rotation.
+func TestBrokenNameKeepsUpstreamUp(t *testing.T) {
+	r, srv, clk := setup(t, func(c *Config) { c.Timeout = 20 * time.Millisecond })
+	srv.SetFault("slow.example.", dnstest.Fault{Drop: true})
+	for range 5 {
+		r.Lookup(context.Background(), "slow.example", dns.TypeMX)
+		clk.Advance(DefaultFailureTTL + time.Second)
+	}
+	if u := r.Stats().Upstreams[0]; u.Down || u.Failures < 5 {
+		t.Errorf("after timeouts of one name: %+v, want up with failures counted", u)
+	}
+}

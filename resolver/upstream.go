@@ -41,7 +41,8 @@ type upstream struct {
 	srtt      time.Duration
 	penalty   time.Duration // timeout penalty as of penaltyAt
 	penaltyAt time.Time
-	fails     int // consecutive failures
+	fails     int    // consecutive failures, of distinct names
+	failName  string // the name of the last failure
 	down      bool
 	nextProbe time.Time
 
@@ -80,7 +81,11 @@ func (u *upstream) success(rtt time.Duration) (cameUp bool) {
 
 // failure records a failed attempt; timeouts add penalty to the score. It
 // reports whether the upstream just went down.
-func (u *upstream) failure(now time.Time, penalty time.Duration) (wentDown bool) {
+//
+// One broken name (its authoritative servers time out behind the
+// upstream) must not take the upstream out of rotation, so repeated
+// failures of the same name count once towards going down.
+func (u *upstream) failure(now time.Time, penalty time.Duration, name string) (wentDown bool) {
 	u.failures.Add(1)
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -88,7 +93,10 @@ func (u *upstream) failure(now time.Time, penalty time.Duration) (wentDown bool)
 		u.penalty = min(decay(u.penalty, now.Sub(u.penaltyAt))+penalty, 8*penalty)
 		u.penaltyAt = now
 	}
-	u.fails++
+	if name != u.failName || u.fails == 0 {
+		u.fails++
+		u.failName = name
+	}
 	if u.fails >= downAfter && !u.down {
 		u.down = true
 		u.nextProbe = now.Add(probeInterval)
@@ -318,8 +326,8 @@ func (r *Resolver) upstreamSucceeded(u *upstream, rtt time.Duration) {
 	}
 }
 
-func (r *Resolver) upstreamFailed(u *upstream, penalty time.Duration, err error) {
-	if u.failure(time.Now(), penalty) {
+func (r *Resolver) upstreamFailed(u *upstream, penalty time.Duration, name string, err error) {
+	if u.failure(time.Now(), penalty, name) {
 		r.logf("resolver: upstream down", "upstream", u.addr, "failures", downAfter, "err", err)
 	}
 }
