@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // The lookup helpers below query the resolver for an absolute name (so
@@ -91,6 +93,21 @@ func lookupError(qtype, name string, err error) error {
 // all (§4.3): printable ASCII, at most 253 octets, at least two labels of
 // 1 to 63 octets, the last one a toplabel. Anything else, such as a
 // single label or an address literal, gives None.
+// toASCII converts an internationalised domain (SMTPUTF8) to A-labels,
+// as RFC 8616 §4 asks before check_host(). A name that is already ASCII,
+// or that IDNA rejects, is returned as it is (validDomain then decides).
+func toASCII(d string) string {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			if a, err := idna.Lookup.ToASCII(d); err == nil {
+				return a
+			}
+			return d
+		}
+	}
+	return d
+}
+
 func validDomain(d string) bool {
 	if !validName(d) || strings.IndexByte(d, '.') < 0 {
 		return false

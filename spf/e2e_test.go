@@ -89,3 +89,21 @@ timeout      300 IN TXT "v=spf1 -all"
 		t.Errorf("temperror: %v does not wrap resolver.ErrServerFailure", err)
 	}
 }
+
+// TestInternationalisedSender checks RFC 8616 §4: a U-label sender
+// domain is evaluated as its A-label.
+func TestInternationalisedSender(t *testing.T) {
+	srv := dnstest.NewServer(t, `
+xn--bcher-kva.example. 300 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60
+xn--bcher-kva.example. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"
+`)
+	r, err := mdns.New(mdns.Config{Upstreams: []string{srv.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	v := (&spf.Checker{Resolver: r}).Check(context.Background(), netip.MustParseAddr("192.0.2.1"), "h.example", "jörg@bücher.example")
+	if v.Result != spf.Pass || v.Domain != "xn--bcher-kva.example" {
+		t.Errorf("got %v for domain %q (%v), want pass for xn--bcher-kva.example", v.Result, v.Domain, v.Err)
+	}
+}

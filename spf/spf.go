@@ -313,7 +313,7 @@ func (c *Checker) Check(ctx context.Context, ip netip.Addr, helo, sender string)
 	} else {
 		local, domain = splitSender(sender)
 	}
-	domain = strings.TrimSuffix(domain, ".")
+	domain = toASCII(strings.TrimSuffix(domain, "."))
 	sender = local + "@" + domain
 	v.Domain = domain
 
