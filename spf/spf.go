@@ -298,8 +298,9 @@ func Check(ctx context.Context, r Resolver, ip netip.Addr, helo, sender string) 
 // identity ("postmaster@" + helo). A sender without "@" is taken as a
 // domain, and one without a local part gets "postmaster" (§4.3).
 //
-// Domains must be ASCII (A-labels for internationalized names); a domain
-// that is not a valid multi-label name gives None without any lookup.
+// An internationalized domain (U-labels, from SMTPUTF8) is converted to
+// A-labels first (RFC 8616 §4); a domain that is not a valid multi-label
+// name gives None without any lookup.
 func (c *Checker) Check(ctx context.Context, ip netip.Addr, helo, sender string) Verdict {
 	v := Verdict{
 		Helo:     helo,
