@@ -32,6 +32,7 @@ type entry struct {
 
 	failUntil int64 // unix nanos until which failErr answers (RFC 9520)
 	failErr   error
+	failEpoch uint64 // Resolver.recoveries when the failure was stored
 
 	slot        int         // index in the shard's ring; guarded by the shard's mu
 	ref         atomic.Bool // hit since the hand last passed
@@ -116,10 +117,10 @@ func (c *cache) put(k string, e *entry) {
 
 // putFailure remembers err for k until now+ttl, keeping the previous
 // answer for serve-stale.
-func (c *cache) putFailure(k string, err error, now, ttl int64) {
+func (c *cache) putFailure(k string, err error, now, ttl int64, epoch uint64) {
 	s := c.shardForName(keyName(k))
 	s.mu.Lock()
-	e := &entry{key: k, failUntil: now + ttl, failErr: err}
+	e := &entry{key: k, failUntil: now + ttl, failErr: err, failEpoch: epoch}
 	if old := s.m[k]; old != nil {
 		e.ans, e.expires = old.ans, old.expires
 	}

@@ -111,7 +111,8 @@ type Config struct {
 
 	// FailureTTL is how long a failed resolution (SERVFAIL, timeouts,
 	// refusals) of a name and type is remembered, answering further
-	// lookups without a query (RFC 9520). Default 5s.
+	// lookups without a query (RFC 9520). Default 5s. Failures remembered
+	// while an upstream was down are forgotten when it comes back up.
 	FailureTTL time.Duration
 
 	// StaleTTL is how long after expiry an answer may still be served
@@ -152,6 +153,9 @@ type Resolver struct {
 	group     singleflight.Group
 	// prefetching counts background refreshes under way.
 	prefetching atomic.Int32
+	// recoveries counts upstreams coming back up; it voids the failures
+	// remembered before.
+	recoveries atomic.Uint64
 
 	base   context.Context // cancelled by Close; parent of all work
 	cancel context.CancelFunc
@@ -321,7 +325,7 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 		return &ans, nil
 	}
 	// A remembered failure (RFC 9520): answer from it, stale or error.
-	if e := r.cache.get(k); e != nil && e.failUntil > now.UnixNano() {
+	if e := r.cache.get(k); e != nil && r.failing(e, now) {
 		r.stats.add(cCacheHits, 1)
 		if st := r.staleAnswer(e, now); st != nil {
 			return st, nil
@@ -365,6 +369,13 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 		}
 		return nil, &LookupError{Name: name, Type: qtype, Err: err}
 	}
+}
+
+// failing reports whether e holds a failure that still answers at now: it
+// is within FailureTTL, and no upstream has come back up since (failures
+// stored while an upstream was down say nothing once it is up again).
+func (r *Resolver) failing(e *entry, now time.Time) bool {
+	return e.failUntil > now.UnixNano() && e.failEpoch == r.recoveries.Load()
 }
 
 func (r *Resolver) isClosed() bool {
@@ -421,7 +432,7 @@ func (r *Resolver) resolveAndStore(k string, qtype uint16, waitUntil time.Time) 
 		// Remember what the upstreams said (RFC 9520), not our own
 		// pacing or shutdown.
 		if !errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrClosed) {
-			r.cache.putFailure(k, err, now.UnixNano(), int64(r.cfg.FailureTTL))
+			r.cache.putFailure(k, err, now.UnixNano(), int64(r.cfg.FailureTTL), r.recoveries.Load())
 		}
 		return nil, err
 	}
@@ -443,7 +454,7 @@ const maxPrefetches = 32
 // last tenth of its TTL and no refresh is under way already.
 func (r *Resolver) maybePrefetch(e *entry, now time.Time) {
 	ans := e.ans
-	if ans.TTL <= 0 || ans.Expires.Sub(now) > ans.TTL/10 || e.prefetching.Load() || e.failUntil > now.UnixNano() {
+	if ans.TTL <= 0 || ans.Expires.Sub(now) > ans.TTL/10 || e.prefetching.Load() || r.failing(e, now) {
 		return
 	}
 	if r.prefetching.Add(1) > maxPrefetches {

@@ -863,3 +863,28 @@ func TestBrokenNameKeepsUpstreamUp(t *testing.T) {
 		t.Errorf("after timeouts of one name: %+v, want up with failures counted", u)
 	}
 }
+
+// TestRecoveryVoidsRememberedFailures: failures remembered during an
+// outage are forgotten as soon as the upstream is back, not FailureTTL
+// later.
+func TestRecoveryVoidsRememberedFailures(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { c.Timeout = 20 * time.Millisecond; c.FailureTTL = time.Hour })
+	srv.SetFault("*", dnstest.Fault{Drop: true})
+	for i := range 5 {
+		r.Lookup(context.Background(), fmt.Sprintf("h%d.example", i), dns.TypeA)
+	}
+	if _, err := r.Lookup(context.Background(), "h0.example", dns.TypeA); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("during the outage: %v", err)
+	}
+	srv.ClearFaults()
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for r.Stats().Upstreams[0].Down {
+		if time.Now().After(deadline) {
+			t.Fatal("upstream still down")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if a, err := r.Lookup(context.Background(), "h0.example", dns.TypeA); err != nil || !a.NXDomain() {
+		t.Errorf("after recovery: %v, %v; want the real answer", a, err)
+	}
+}

@@ -322,6 +322,7 @@ func (r *Resolver) probeLoop() {
 
 func (r *Resolver) upstreamSucceeded(u *upstream, rtt time.Duration) {
 	if u.success(rtt) {
+		r.recoveries.Add(1)
 		r.logf("resolver: upstream up", "upstream", u.addr)
 	}
 }
