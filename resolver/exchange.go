@@ -22,8 +22,6 @@ import (
 // the wait goes on for the real one, so an off-path spoofer must guess
 // both the port and the ID within the window; nothing ignored is cached.
 
-const dnsTypeNS = dns.TypeNS
-
 var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 
 // exchange sends name/qtype to u and returns the validated reply and the

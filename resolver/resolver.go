@@ -522,11 +522,11 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 				return nil, fail(u, ErrClosed)
 			case errors.Is(err, ErrTimeout):
 				r.stats.add(cTimeouts, 1)
-				r.upstreamFailed(u, r.cfg.Timeout, name, err)
+				r.upstreamFailed(u, r.cfg.Timeout, name, qtype, err)
 			case errors.Is(err, ErrBadName):
 				return nil, fail(nil, err)
 			default:
-				r.upstreamFailed(u, 0, name, err)
+				r.upstreamFailed(u, 0, name, qtype, err)
 			}
 			lastErr = fail(u, err)
 			if ctx.Err() != nil {
@@ -539,14 +539,18 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 			r.upstreamSucceeded(u, rtt)
 			return msg, nil
 		case dns.RcodeServerFailure:
-			// The upstream works; the name's servers do not. Another
-			// upstream may still get through, so retry, but do not
-			// count it against this upstream's health.
+			// Either the name's servers are broken (then every upstream
+			// says so, and the failure is remembered) or the upstream
+			// itself is (it answers SERVFAIL for every name). Counting
+			// it against the upstream's health tells the two apart: one
+			// name failing again and again counts once, many names
+			// failing in a row take the upstream down, and its recovery
+			// voids the failures it caused.
 			r.stats.add(cServFails, 1)
-			r.upstreamSucceeded(u, rtt)
+			r.upstreamFailed(u, 0, name, qtype, ErrServerFailure)
 		default:
 			// REFUSED, FORMERR, NOTIMP: this upstream will not serve us.
-			r.upstreamFailed(u, 0, name, rcodeError(msg.Rcode))
+			r.upstreamFailed(u, 0, name, qtype, rcodeError(msg.Rcode))
 		}
 		lastErr = fail(u, rcodeError(msg.Rcode))
 	}

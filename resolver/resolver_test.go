@@ -888,3 +888,27 @@ func TestRecoveryVoidsRememberedFailures(t *testing.T) {
 		t.Errorf("after recovery: %v, %v; want the real answer", a, err)
 	}
 }
+
+// TestServFailBurst: an upstream that answers SERVFAIL for every name goes
+// down, and when it recovers the failures it caused are forgotten at once.
+func TestServFailBurst(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { c.FailureTTL = time.Hour })
+	srv.SetFault("*", dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	for i := range 5 {
+		r.Lookup(context.Background(), fmt.Sprintf("h%d.example", i), dns.TypeA)
+	}
+	if !r.Stats().Upstreams[0].Down {
+		t.Fatalf("upstream answering SERVFAIL for everything not down: %+v", r.Stats().Upstreams[0])
+	}
+	srv.ClearFaults()
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for r.Stats().Upstreams[0].Down {
+		if time.Now().After(deadline) {
+			t.Fatal("upstream still down after the burst")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if a, err := r.Lookup(context.Background(), "h0.example", dns.TypeA); err != nil || !a.NXDomain() {
+		t.Errorf("after the burst: %v, %v; want the real answer", a, err)
+	}
+}

@@ -30,7 +30,7 @@ type UpstreamStats struct {
 	Addr     string        // "ip:port"
 	SRTT     time.Duration // smoothed round-trip time, timeouts included as penalties
 	Queries  uint64        // queries sent to it
-	Failures uint64        // timeouts, network errors, malformed replies and refusals
+	Failures uint64        // timeouts, network errors, malformed replies, SERVFAIL and refusals
 	Down     bool          // currently avoided after consecutive failures
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/time/rate"
 )
 
@@ -42,7 +43,8 @@ type upstream struct {
 	penalty   time.Duration // timeout penalty as of penaltyAt
 	penaltyAt time.Time
 	fails     int    // consecutive failures, of distinct names
-	failName  string // the name of the last failure
+	failName  string // the name and type of the last failure
+	failType  uint16
 	down      bool
 	nextProbe time.Time
 
@@ -85,7 +87,7 @@ func (u *upstream) success(rtt time.Duration) (cameUp bool) {
 // One broken name (its authoritative servers time out behind the
 // upstream) must not take the upstream out of rotation, so repeated
 // failures of the same name count once towards going down.
-func (u *upstream) failure(now time.Time, penalty time.Duration, name string) (wentDown bool) {
+func (u *upstream) failure(now time.Time, penalty time.Duration, name string, qtype uint16) (wentDown bool) {
 	u.failures.Add(1)
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -95,8 +97,8 @@ func (u *upstream) failure(now time.Time, penalty time.Duration, name string) (w
 	}
 	if name != u.failName || u.fails == 0 {
 		u.fails++
-		u.failName = name
 	}
+	u.failName, u.failType = name, qtype
 	if u.fails >= downAfter && !u.down {
 		u.down = true
 		u.nextProbe = now.Add(probeInterval)
@@ -106,15 +108,21 @@ func (u *upstream) failure(now time.Time, penalty time.Duration, name string) (w
 }
 
 // probeDue reports whether u is down and due for a probe, and if so
-// schedules the next one.
-func (u *upstream) probeDue(now time.Time) bool {
+// schedules the next one and returns the questions to probe with: the
+// root NS, then the last question that failed (an upstream that only
+// serves a Forward zone may refuse the root).
+func (u *upstream) probeDue(now time.Time) []dns.Question {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if !u.down || now.Before(u.nextProbe) {
-		return false
+		return nil
 	}
 	u.nextProbe = now.Add(probeInterval)
-	return true
+	qs := []dns.Question{{Name: ".", Qtype: dns.TypeNS}}
+	if u.failName != "" && u.failName != "." {
+		qs = append(qs, dns.Question{Name: u.failName, Qtype: u.failType})
+	}
+	return qs
 }
 
 func (u *upstream) stats() UpstreamStats {
@@ -307,15 +315,25 @@ func (r *Resolver) probeLoop() {
 		case <-tick.C:
 		}
 		for _, u := range r.upstreams.all {
-			if !u.probeDue(time.Now()) || !u.lim.Allow() {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(r.base, min(r.cfg.Timeout, time.Second))
-			msg, rtt, err := r.exchange(ctx, u, ".", dnsTypeNS)
-			cancel()
-			if err == nil && msg != nil {
-				r.upstreamSucceeded(u, rtt)
-			}
+			r.probe(u)
+		}
+	}
+}
+
+// probe queries a down upstream, if it is due, and marks it up when it
+// gives a real answer (NOERROR or NXDOMAIN; SERVFAIL and REFUSED do not
+// count).
+func (r *Resolver) probe(u *upstream) {
+	for _, q := range u.probeDue(time.Now()) {
+		if !u.lim.Allow() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.base, min(r.cfg.Timeout, time.Second))
+		msg, rtt, err := r.exchange(ctx, u, q.Name, q.Qtype)
+		cancel()
+		if err == nil && (msg.Rcode == dns.RcodeSuccess || msg.Rcode == dns.RcodeNameError) {
+			r.upstreamSucceeded(u, rtt)
+			return
 		}
 	}
 }
@@ -327,8 +345,8 @@ func (r *Resolver) upstreamSucceeded(u *upstream, rtt time.Duration) {
 	}
 }
 
-func (r *Resolver) upstreamFailed(u *upstream, penalty time.Duration, name string, err error) {
-	if u.failure(time.Now(), penalty, name) {
+func (r *Resolver) upstreamFailed(u *upstream, penalty time.Duration, name string, qtype uint16, err error) {
+	if u.failure(time.Now(), penalty, name, qtype) {
 		r.logf("resolver: upstream down", "upstream", u.addr, "failures", downAfter, "err", err)
 	}
 }
