@@ -183,19 +183,26 @@ func matches(q, reply *dns.Msg) bool {
 // netErr classifies a socket error: ErrTimeout when the attempt's time ran
 // out, ErrClosed when the Resolver was closed, ErrNetwork otherwise.
 func netErr(ctx context.Context, err error) error {
-	if isTimeout(ctx, err) {
+	cerr := ctx.Err() // read once: it may change under us
+	switch {
+	case timedOut(cerr, err):
 		return ErrTimeout
-	}
-	if ctx.Err() != nil {
+	case cerr != nil:
 		return ErrClosed
 	}
 	return fmt.Errorf("%w: %w", ErrNetwork, err)
 }
 
-func isTimeout(ctx context.Context, err error) bool {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return true
+func isTimeout(ctx context.Context, err error) bool { return timedOut(ctx.Err(), err) }
+
+// timedOut reports whether err, with the context error cerr, means the
+// deadline passed. A socket deadline can fire just before the context's
+// own timer, so a net timeout with no context error counts too; a
+// cancelled context (Close) does not.
+func timedOut(cerr, err error) bool {
+	if cerr != nil {
+		return errors.Is(cerr, context.DeadlineExceeded)
 	}
 	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil
+	return errors.As(err, &ne) && ne.Timeout()
 }

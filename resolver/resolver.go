@@ -518,7 +518,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 		cancel()
 		if err != nil {
 			switch {
-			case errors.Is(err, ErrClosed) || ctx.Err() != nil && !errors.Is(err, ErrTimeout):
+			case errors.Is(err, ErrClosed) || r.base.Err() != nil:
 				return nil, fail(u, ErrClosed)
 			case errors.Is(err, ErrTimeout):
 				r.stats.add(cTimeouts, 1)
