@@ -470,13 +470,7 @@ func TestUpstreamRecovery(t *testing.T) {
 	}
 	// Recovery is noticed within a second, without user traffic.
 	srv.ClearFaults()
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for r.Stats().Upstreams[0].Down {
-		if time.Now().After(deadline) {
-			t.Fatal("recovered upstream still down after 1.5s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUp(t, r)
 }
 
 func TestAllUpstreamsFailingStillTried(t *testing.T) {
@@ -680,6 +674,19 @@ func TestPrefetch(t *testing.T) {
 	}
 }
 
+// waitUp waits until r's first upstream is back up: recovery must be
+// noticed within a second (1.5s allowed for a loaded machine).
+func waitUp(t *testing.T, r *Resolver) {
+	t.Helper()
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for r.Stats().Upstreams[0].Down {
+		if time.Now().After(deadline) {
+			t.Fatal("recovered upstream still down after 1.5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func mustKey(name string, qtype uint16) []byte {
 	k, err := makeKey(nil, name, qtype)
 	if err != nil {
@@ -877,13 +884,7 @@ func TestRecoveryVoidsRememberedFailures(t *testing.T) {
 		t.Fatalf("during the outage: %v", err)
 	}
 	srv.ClearFaults()
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for r.Stats().Upstreams[0].Down {
-		if time.Now().After(deadline) {
-			t.Fatal("upstream still down")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUp(t, r)
 	if a, err := r.Lookup(context.Background(), "h0.example", dns.TypeA); err != nil || !a.NXDomain() {
 		t.Errorf("after recovery: %v, %v; want the real answer", a, err)
 	}
@@ -901,13 +902,7 @@ func TestServFailBurst(t *testing.T) {
 		t.Fatalf("upstream answering SERVFAIL for everything not down: %+v", r.Stats().Upstreams[0])
 	}
 	srv.ClearFaults()
-	deadline := time.Now().Add(1500 * time.Millisecond)
-	for r.Stats().Upstreams[0].Down {
-		if time.Now().After(deadline) {
-			t.Fatal("upstream still down after the burst")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUp(t, r)
 	if a, err := r.Lookup(context.Background(), "h0.example", dns.TypeA); err != nil || !a.NXDomain() {
 		t.Errorf("after the burst: %v, %v; want the real answer", a, err)
 	}
