@@ -208,11 +208,7 @@ func TestIntegrationUnboundNSD(t *testing.T) {
 		t.Skip("integration test skipped in -short mode")
 	}
 	addr := startUnboundNSD(t)
-	r, err := New(Config{Upstreams: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustNew(t, Config{Upstreams: []string{addr}})
 	ctx := context.Background()
 
 	t.Run("MX", func(t *testing.T) {

@@ -70,12 +70,18 @@ func setup(t testing.TB, edit func(*Config)) (*Resolver, *dnstest.Server, *clock
 	if edit != nil {
 		edit(&cfg)
 	}
+	return mustNew(t, cfg), srv, clk
+}
+
+// mustNew returns a Resolver for cfg, closed when the test ends.
+func mustNew(t testing.TB, cfg Config) *Resolver {
+	t.Helper()
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return r, srv, clk
+	return r
 }
 
 func mustLookup(t testing.TB, r *Resolver, name string, qtype uint16) *Answer {
@@ -232,11 +238,7 @@ func TestNegativeWithoutSOA(t *testing.T) {
 		m.SetRcode(q, dns.RcodeNameError)
 		w.WriteMsg(m)
 	})
-	r, err := New(Config{Upstreams: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustNew(t, Config{Upstreams: []string{addr}})
 	for range 3 {
 		if a := mustLookup(t, r, "gone.example", dns.TypeA); !a.NXDomain() || a.TTL != 0 {
 			t.Fatalf("got rcode %d TTL %v", a.Rcode, a.TTL)
@@ -441,11 +443,7 @@ func TestUpstreamChoice(t *testing.T) {
 	bad.SetFault("*", dnstest.Fault{Drop: true})
 	good.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
 	clk := newClock()
-	r, err := New(Config{Upstreams: []string{bad.Addr(), good.Addr()}, Timeout: 50 * time.Millisecond, now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustNew(t, Config{Upstreams: []string{bad.Addr(), good.Addr()}, Timeout: 50 * time.Millisecond, now: clk.Now})
 	for i := range 50 {
 		if _, err := r.Lookup(context.Background(), fmt.Sprintf("h%d.wild.example", i), dns.TypeA); err != nil {
 			t.Fatalf("lookup %d: %v", i, err)
@@ -478,11 +476,7 @@ func TestAllUpstreamsFailingStillTried(t *testing.T) {
 	b := dnstest.NewServer(t, testZone)
 	a.SetFault("*", dnstest.Fault{Drop: true})
 	b.SetFault("*", dnstest.Fault{Drop: true})
-	r, err := New(Config{Upstreams: []string{a.Addr(), b.Addr()}, Timeout: 30 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustNew(t, Config{Upstreams: []string{a.Addr(), b.Addr()}, Timeout: 30 * time.Millisecond})
 	for i := range 10 {
 		r.Lookup(context.Background(), fmt.Sprintf("h%d.example", i), dns.TypeA)
 	}
@@ -771,11 +765,7 @@ func TestAuthenticatedBit(t *testing.T) {
 		m.Answer = append(m.Answer, rr)
 		w.WriteMsg(m)
 	})
-	r, err := New(Config{Upstreams: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustNew(t, Config{Upstreams: []string{addr}})
 	if a := mustLookup(t, r, "signed.example", dns.TypeA); !a.Authenticated {
 		t.Error("AD bit not reported (or not asked for)")
 	}
@@ -798,11 +788,7 @@ func TestForeignRecordsDropped(t *testing.T) {
 		}
 		w.WriteMsg(m)
 	})
-	r, err := New(Config{Upstreams: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := mustNew(t, Config{Upstreams: []string{addr}})
 	a := mustLookup(t, r, "www.example", dns.TypeA)
 	if len(a.Records) != 2 {
 		t.Errorf("got %v, want the CNAME and its A only", a.Records)
