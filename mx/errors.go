@@ -69,6 +69,7 @@ type Error struct {
 	Cause error
 }
 
+// Error returns "mx: <domain>: <reason>", on one line.
 func (e *Error) Error() string { return "mx: " + e.Domain + ": " + e.reason() }
 
 // reason is the message without the "mx: domain: " prefix, so that nested
@@ -140,6 +141,7 @@ func IsTemporary(err error) bool {
 // one line (errors.Join would use newlines).
 type hostErrors []error
 
+// Error joins the hosts' errors with "; ".
 func (h hostErrors) Error() string {
 	parts := make([]string, len(h))
 	for i, err := range h {
@@ -148,6 +150,7 @@ func (h hostErrors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
+// Unwrap returns the hosts' errors, for errors.Is and errors.As.
 func (h hostErrors) Unwrap() []error { return h }
 
 // causeText prints a nested error without repeating the "mx: " prefix.

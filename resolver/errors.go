@@ -53,6 +53,7 @@ type LookupError struct {
 	Err      error  // a sentinel error, possibly joined with a cause
 }
 
+// Error returns "resolver: lookup <name> <type> via <upstream>: <reason>".
 func (e *LookupError) Error() string {
 	s := "resolver: lookup " + e.Name + " " + dns.TypeToString[e.Type]
 	if e.Upstream != "" {

@@ -152,6 +152,7 @@ type SyntaxError struct {
 	Reason string // what is wrong with it
 }
 
+// Error describes the syntax error and where it is.
 func (e *SyntaxError) Error() string {
 	var b strings.Builder
 	b.WriteString("spf: syntax error")
@@ -178,6 +179,7 @@ type LookupError struct {
 	Err  error
 }
 
+// Error describes the failed lookup and its cause.
 func (e *LookupError) Error() string {
 	return "spf: " + e.Type + " lookup of " + strconv.Quote(e.Name) + ": " + e.Err.Error()
 }

@@ -23,6 +23,7 @@ type pending struct {
 	msg   []byte
 }
 
+// ServeDNS answers one query, applying the name's fault.
 func (h *handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	s := h.s
 	var q dns.Question
