@@ -893,3 +893,86 @@ func TestServFailBurst(t *testing.T) {
 		t.Errorf("after the burst: %v, %v; want the real answer", a, err)
 	}
 }
+
+// TestAttemptsGoToNextUpstream: each attempt of one lookup goes to the
+// next upstream, and there are at most Attempts of them.
+func TestAttemptsGoToNextUpstream(t *testing.T) {
+	var srvs []*dnstest.Server
+	var addrs []string
+	for range 4 {
+		s := dnstest.NewServer(t, testZone)
+		s.SetFault("mail.example.", dnstest.Fault{Rcode: dns.RcodeServerFailure})
+		srvs = append(srvs, s)
+		addrs = append(addrs, s.Addr())
+	}
+	r := mustNew(t, Config{Upstreams: addrs, Attempts: 3})
+	if _, err := r.Lookup(context.Background(), "mail.example", dns.TypeMX); !errors.Is(err, ErrServerFailure) {
+		t.Fatalf("got %v", err)
+	}
+	total, used := int64(0), 0
+	for _, s := range srvs {
+		n := s.QueryCount("mail.example.", dns.TypeMX)
+		total += n
+		if n > 1 {
+			t.Errorf("upstream %s asked %d times in one lookup", s.Addr(), n)
+		}
+		if n == 1 {
+			used++
+		}
+	}
+	if total != 3 || used != 3 {
+		t.Errorf("%d queries over %d upstreams, want 3 over 3", total, used)
+	}
+}
+
+// TestQueryOnTheWire checks what each query looks like: RD and AD set,
+// EDNS0 at UDPSize, a fresh ID and source port each time.
+func TestQueryOnTheWire(t *testing.T) {
+	type seen struct {
+		id      uint16
+		port    string
+		udpSize uint16
+		rd, ad  bool
+	}
+	var mu sync.Mutex
+	var queries []seen
+	addr := serveFunc(t, func(w dns.ResponseWriter, q *dns.Msg) {
+		s := seen{id: q.Id, rd: q.RecursionDesired, ad: q.AuthenticatedData}
+		_, s.port, _ = net.SplitHostPort(w.RemoteAddr().String())
+		if opt := q.IsEdns0(); opt != nil {
+			s.udpSize = opt.UDPSize()
+		}
+		mu.Lock()
+		queries = append(queries, s)
+		mu.Unlock()
+		m := new(dns.Msg)
+		m.SetRcode(q, dns.RcodeNameError)
+		m.Ns = []dns.RR{mustRR(t, "example. 60 IN SOA ns.example. h.example. 1 1 1 1 60")}
+		w.WriteMsg(m)
+	})
+	r := mustNew(t, Config{Upstreams: []string{addr}, UDPSize: 1400})
+	for i := range 20 {
+		mustLookup(t, r, fmt.Sprintf("q%d.example", i), dns.TypeA)
+	}
+	ids, ports := map[uint16]bool{}, map[string]bool{}
+	for _, q := range queries {
+		if !q.rd || !q.ad || q.udpSize != 1400 {
+			t.Errorf("query %+v: want RD, AD and EDNS0 size 1400", q)
+		}
+		ids[q.id], ports[q.port] = true, true
+	}
+	// 20 random 16-bit IDs collide with probability ~0.3%; ports are
+	// fresh sockets from the kernel's randomised ephemeral range.
+	if len(ids) < 19 || len(ports) < 19 {
+		t.Errorf("%d distinct IDs and %d distinct ports in %d queries", len(ids), len(ports), len(queries))
+	}
+}
+
+func mustRR(t testing.TB, s string) dns.RR {
+	t.Helper()
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rr
+}
