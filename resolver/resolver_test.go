@@ -955,6 +955,8 @@ func TestQueryOnTheWire(t *testing.T) {
 		mustLookup(t, r, fmt.Sprintf("q%d.example", i), dns.TypeA)
 	}
 	ids, ports := map[uint16]bool{}, map[string]bool{}
+	mu.Lock()
+	defer mu.Unlock()
 	for _, q := range queries {
 		if !q.rd || !q.ad || q.udpSize != 1400 {
 			t.Errorf("query %+v: want RD, AD and EDNS0 size 1400", q)
