@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -25,11 +26,15 @@ import (
 var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 
 // exchange sends name/qtype to u and returns the validated reply and the
-// round-trip time. ctx bounds the whole exchange.
-func (r *Resolver) exchange(ctx context.Context, u *upstream, name string, qtype uint16) (*dns.Msg, time.Duration, error) {
+// round-trip time. ctx bounds the whole exchange. replied, if not nil, is
+// set as soon as a reply to the query arrives (a truncated one included).
+func (r *Resolver) exchange(ctx context.Context, u *upstream, name string, qtype uint16, replied *atomic.Bool) (*dns.Msg, time.Duration, error) {
 	q := r.newQuery(name, qtype)
 	start := time.Now()
 	reply, err := r.exchangeUDP(ctx, u, q)
+	if replied != nil && (err == nil || errors.Is(err, errTruncated)) {
+		replied.Store(true)
+	}
 	if errors.Is(err, errTruncated) {
 		r.stats.add(cTCPFallbacks, 1)
 		if _, err = r.pace(ctx, u, nil, time.Time{}); err != nil {

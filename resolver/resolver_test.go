@@ -978,3 +978,47 @@ func mustRR(t testing.TB, s string) dns.RR {
 	}
 	return rr
 }
+
+// TestHedgeKeepsFirstAttempt: when an attempt has had no reply for its
+// upstream's RTO, a second one starts, and the first is not abandoned:
+// whichever reply comes first wins.
+func TestHedgeKeepsFirstAttempt(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { c.Timeout = 2 * time.Second })
+	for range 5 { // measure the upstream: loopback, so RTO = minRTO
+		mustLookup(t, r, "ns.example", dns.TypeA)
+		r.Flush("ns.example")
+	}
+	srv.SetFault("mail.example.", dnstest.Fault{Delay: 250 * time.Millisecond}) // between RTO and 3·RTO
+	ans := mustLookup(t, r, "mail.example", dns.TypeMX)
+	if len(ans.Records) != 2 {
+		t.Fatalf("got %v", ans.Records)
+	}
+	if q := srv.QueryCount("mail.example.", dns.TypeMX); q != 2 {
+		t.Errorf("upstream saw %d queries, want 2 (the first and one hedge)", q)
+	}
+	if s := r.Stats(); s.Retries != 1 || s.Timeouts != 0 {
+		t.Errorf("Retries %d, Timeouts %d; want 1 hedge and no timeout", s.Retries, s.Timeouts)
+	}
+}
+
+// TestHedgeOnLoss: a query lost on the way costs about one RTO, not a
+// whole Timeout, when another upstream can answer.
+func TestHedgeOnLoss(t *testing.T) {
+	lossy := dnstest.NewServer(t, testZone)
+	good := dnstest.NewServer(t, testZone)
+	r := mustNew(t, Config{Upstreams: []string{lossy.Addr(), good.Addr()}, Timeout: 3 * time.Second})
+	for range 10 { // measure both upstreams
+		mustLookup(t, r, "ns.example", dns.TypeA)
+		r.Flush("ns.example")
+	}
+	lossy.SetFault("*", dnstest.Fault{Drop: true})
+	for i := range 5 {
+		start := time.Now()
+		if _, err := r.Lookup(context.Background(), fmt.Sprintf("n%d.example", i), dns.TypeA); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("lookup %d took %v with one lossy upstream of two (Timeout 3s)", i, d)
+		}
+	}
+}

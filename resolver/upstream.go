@@ -18,8 +18,8 @@ import (
 )
 
 // Upstream choice. Every upstream has a smoothed round-trip time (SRTT,
-// an exponentially weighted moving average of measured RTTs, as in BIND
-// and Unbound) and a timeout penalty that is added on every timeout and
+// an exponentially weighted moving average of measured RTTs, with its
+// variation, as RFC 6298 computes them) and a timeout penalty that is added on every timeout and
 // halves every penaltyHalfLife, so a lossy upstream is avoided at once
 // and tried again when the penalty has faded. After downAfter consecutive
 // failures an upstream is marked down: it is ordered after every upstream
@@ -28,7 +28,6 @@ import (
 // with the best score is still tried first.
 
 const (
-	srttWeight      = 0.3 // weight of a new RTT sample in the SRTT
 	penaltyHalfLife = 2 * time.Second
 	downAfter       = 3 // consecutive failures that mark an upstream down
 	probeInterval   = 500 * time.Millisecond
@@ -38,8 +37,9 @@ type upstream struct {
 	addr string
 	lim  *rate.Limiter
 
-	mu        sync.Mutex // protects the fields below
-	srtt      time.Duration
+	mu        sync.Mutex    // protects the fields below
+	srtt      time.Duration // of replies (RFC 6298)
+	rttvar    time.Duration
 	penalty   time.Duration // timeout penalty as of penaltyAt
 	penaltyAt time.Time
 	fails     int    // consecutive failures, of distinct names
@@ -71,14 +71,33 @@ func (u *upstream) success(rtt time.Duration) (cameUp bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.srtt == 0 {
-		u.srtt = rtt
+		u.srtt, u.rttvar = rtt, rtt/2
 	} else {
-		u.srtt += time.Duration(srttWeight * float64(rtt-u.srtt))
+		u.rttvar += (abs(u.srtt-rtt) - u.rttvar) / 4
+		u.srtt += (rtt - u.srtt) / 8
 	}
 	u.fails = 0
 	cameUp = u.down
 	u.down = false
 	return cameUp
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// rto is u's retransmission timeout (RFC 6298 §2: SRTT + 4·RTTVAR), at
+// least minRTO and at most limit; limit until u has answered once.
+func (u *upstream) rto(limit time.Duration) time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.srtt == 0 {
+		return limit
+	}
+	return min(max(u.srtt+4*u.rttvar, minRTO), limit)
 }
 
 // failure records a failed attempt; timeouts add penalty to the score. It
@@ -329,7 +348,7 @@ func (r *Resolver) probe(u *upstream) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.base, min(r.cfg.Timeout, time.Second))
-		msg, rtt, err := r.exchange(ctx, u, q.Name, q.Qtype)
+		msg, rtt, err := r.exchange(ctx, u, q.Name, q.Qtype, nil)
 		cancel()
 		if err == nil && (msg.Rcode == dns.RcodeSuccess || msg.Rcode == dns.RcodeNameError) {
 			r.upstreamSucceeded(u, rtt)
