@@ -81,7 +81,10 @@ type Config struct {
 	BurstPerUpstream int
 
 	// Timeout bounds one attempt (one query to one upstream, including a
-	// TCP retry after a truncated reply). Default 2s.
+	// TCP retry after a truncated reply). Default 2s. An attempt with no
+	// reply after the upstream's measured retransmission timeout (RFC
+	// 6298, at least 100ms) is hedged: the next attempt starts while the
+	// first still waits, within Attempts and the retry budget.
 	Timeout time.Duration
 
 	// Attempts is the number of queries one lookup may make, the first
