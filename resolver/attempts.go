@@ -18,8 +18,7 @@ import (
 // Config.Timeout. A hedge does not abandon the
 // attempt before it: the first usable reply of either wins. Every attempt
 // after the first is a retry, so hedges too are bounded by Attempts and by
-// the retry budget, and they are only sent when the upstream has a pacing
-// token at once.
+// the retry budget, and they wait for a pacing token like any query.
 
 // minRTO is the shortest retransmission timeout: below it, hedges would
 // race replies that are merely a little slow.
@@ -49,6 +48,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 	defer wg.Wait() // after cancel (defers run last first): attempts end at once
 	defer cancel()
 	results := make(chan attemptResult, r.cfg.Attempts)
+	sent := make(chan time.Duration, r.cfg.Attempts) // an attempt's query left: its RTO
 	hedge := time.NewTimer(time.Hour)
 	hedge.Stop()
 	defer hedge.Stop()
@@ -59,8 +59,10 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 		replied     *atomic.Bool // whether the newest attempt has had a reply
 		lastErr     error
 	)
-	// start starts the next attempt; a hedge only if it needs no waiting.
-	start := func(isHedge bool) {
+	// start starts the next attempt, if Attempts and the retry budget
+	// allow. It paces and queries in its own goroutine, so that waiting
+	// for a token does not hold up the replies of earlier attempts.
+	start := func() {
 		if attempt >= r.cfg.Attempts {
 			return
 		}
@@ -68,22 +70,8 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 			attempt = r.cfg.Attempts // no more: the budget said no
 			return
 		}
-		until := waitUntil
-		if isHedge {
-			until = time.Now()
-		}
-		u, err := r.pace(ctx, ups[attempt%len(ups)], ups, until)
-		if err != nil {
-			if !isHedge && lastErr == nil {
-				lastErr = fail(nil, err)
-			}
-			return
-		}
-		if attempt == 0 {
-			r.budget.first()
-		} else {
-			r.stats.add(cRetries, 1)
-		}
+		first := attempt == 0
+		preferred := ups[attempt%len(ups)]
 		attempt++
 		outstanding++
 		flag := new(atomic.Bool)
@@ -91,22 +79,44 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			u, err := r.pace(actx, preferred, ups, waitUntil)
+			if err != nil {
+				results <- attemptResult{err: err} // paced out: nothing sent
+				return
+			}
+			if first {
+				r.budget.first()
+			} else {
+				r.stats.add(cRetries, 1)
+			}
+			sent <- u.rto(r.cfg.Timeout)
 			c, cancel := context.WithTimeout(actx, r.cfg.Timeout)
 			msg, rtt, err := r.exchange(c, u, name, qtype, flag)
 			cancel()
 			results <- attemptResult{u, msg, rtt, err}
 		}()
-		// RFC 6298 §5.5: each retransmission doubles the timeout.
-		if rto := u.rto(r.cfg.Timeout) << (attempt - 1); rto < r.cfg.Timeout {
-			hedge.Reset(rto)
-		}
 	}
 
-	start(false)
+	start()
 	for outstanding > 0 {
 		select {
+		case rto := <-sent:
+			// RFC 6298 §5.5: each retransmission doubles the timeout.
+			if rto <<= attempt - 1; rto < r.cfg.Timeout {
+				hedge.Reset(rto)
+			}
+		case <-hedge.C:
+			if !replied.Load() && ctx.Err() == nil {
+				start()
+			}
 		case res := <-results:
 			outstanding--
+			if res.u == nil { // paced out before sending
+				if lastErr == nil {
+					lastErr = fail(nil, res.err)
+				}
+				continue
+			}
 			msg, err, final := r.classify(res, name, qtype)
 			if msg != nil {
 				return msg, nil
@@ -116,11 +126,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitU
 			}
 			lastErr = fail(res.u, err)
 			if outstanding == 0 && ctx.Err() == nil {
-				start(false)
-			}
-		case <-hedge.C:
-			if !replied.Load() && ctx.Err() == nil {
-				start(true)
+				start()
 			}
 		}
 	}
