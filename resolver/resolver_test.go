@@ -368,10 +368,12 @@ func TestPacing(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Errorf("%d lookups failed", failed.Load())
 	}
-	// The upstream never sees more than QPS·t + Burst in any window.
+	// The upstream never sees more than QPS·t + Burst in any window. The
+	// server counts when it receives, so a query delayed on its way by
+	// the scheduler can land in the next second: allow 50ms of that.
 	for i, c := range srv.PerSecond() {
-		if c > qps+burst {
-			t.Errorf("second %d: upstream saw %d queries, limit %d", i, c, qps+burst)
+		if limit := int64(qps + burst + qps/20); c > limit {
+			t.Errorf("second %d: upstream saw %d queries, limit %d", i, c, limit)
 		}
 	}
 	// Demand above the limit achieves close to the limit: the ideal is

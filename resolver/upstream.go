@@ -281,14 +281,14 @@ func order(ups []*upstream, now time.Time) []*upstream {
 // that is up and has a token right now when u has none. It waits for u's
 // token otherwise, unless that wait would pass ctx's deadline or
 // waitUntil (if not zero).
+//
+// A token once reserved is never handed back (Reservation.Cancel can
+// restore more than it took when reservations interleave): pace looks
+// before it reserves, and a query given up while waiting costs its token.
+// That can only keep the rate below the limit, never above it.
 func (r *Resolver) pace(ctx context.Context, u *upstream, others []*upstream, waitUntil time.Time) (*upstream, error) {
 	now := time.Now()
-	res := u.lim.ReserveN(now, 1)
-	if !res.OK() {
-		return nil, ErrRateLimited
-	}
-	delay := res.DelayFrom(now)
-	if delay == 0 {
+	if u.lim.AllowN(now, 1) {
 		return u, nil
 	}
 	for _, o := range others {
@@ -299,16 +299,22 @@ func (r *Resolver) pace(ctx context.Context, u *upstream, others []*upstream, wa
 		down := o.down
 		o.mu.Unlock()
 		if !down && o.lim.AllowN(now, 1) {
-			res.CancelAt(now)
 			return o, nil
 		}
 	}
 	if dl, ok := ctx.Deadline(); ok && (waitUntil.IsZero() || dl.Before(waitUntil)) {
 		waitUntil = dl
 	}
-	if !waitUntil.IsZero() && now.Add(delay).After(waitUntil) {
-		res.CancelAt(now)
+	// The wait for a token reserved now: (1 - tokens) / rate, tokens
+	// negative while others wait in line.
+	lack := 1 - u.lim.TokensAt(now)
+	if !waitUntil.IsZero() && now.Add(time.Duration(lack/float64(u.lim.Limit())*float64(time.Second))).After(waitUntil) {
 		return nil, ErrRateLimited
+	}
+	res := u.lim.ReserveN(now, 1)
+	delay := res.DelayFrom(now)
+	if !res.OK() || !waitUntil.IsZero() && now.Add(delay).After(waitUntil) {
+		return nil, ErrRateLimited // another took the place in line
 	}
 	r.stats.add(cRateLimitWaits, 1)
 	t := time.NewTimer(delay)
@@ -317,7 +323,6 @@ func (r *Resolver) pace(ctx context.Context, u *upstream, others []*upstream, wa
 	case <-t.C:
 		return u, nil
 	case <-ctx.Done():
-		res.Cancel()
 		return nil, ErrRateLimited
 	}
 }
