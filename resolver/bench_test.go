@@ -106,7 +106,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 	}
 	var perEntry float64
 	for b.Loop() {
-		c := newCache(n, nil)
+		c := newCache(n)
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
@@ -115,7 +115,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 			k := string(mustKey(name, dns.TypeA))
 			a := dns.Copy(rr)
 			a.Header().Name = name
-			c.put(k, &entry{ans: &Answer{Name: name, Type: dns.TypeA, Records: []dns.RR{a}}})
+			c.put(k, answerEntry(&Answer{Name: name, Type: dns.TypeA, Records: []dns.RR{a}}))
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

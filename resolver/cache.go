@@ -39,6 +39,15 @@ type entry struct {
 	prefetching atomic.Bool // a background refresh is under way
 }
 
+// answerEntry is the entry holding ans, fresh until ans.Expires.
+func answerEntry(ans *Answer) *entry {
+	return &entry{ans: ans, expires: ans.Expires.UnixNano()}
+}
+
+// freshAt reports whether e holds an answer that is fresh at now (unix
+// nanos).
+func (e *entry) freshAt(now int64) bool { return e.ans != nil && now < e.expires }
+
 type shard struct {
 	mu   sync.RWMutex // protects m, ring and hand
 	m    map[string]*entry
@@ -54,7 +63,7 @@ type cache struct {
 	shards [numShards]shard
 }
 
-func newCache(size int, _ *counters) *cache {
+func newCache(size int) *cache {
 	c := &cache{seed: maphash.MakeSeed()}
 	per := max(1, (size+numShards-1)/numShards)
 	for i := range c.shards {
@@ -79,7 +88,7 @@ func (s *shard) fresh(k []byte, now int64) *entry {
 	s.mu.RLock()
 	e := s.m[string(k)]
 	s.mu.RUnlock()
-	if e == nil || e.ans == nil || now >= e.expires {
+	if e == nil || !e.freshAt(now) {
 		return nil
 	}
 	if !e.ref.Load() {
@@ -100,7 +109,7 @@ func (c *cache) get(k string) *entry {
 // learned it (RFC 2308 §5: NXDOMAIN is about the name).
 func (c *cache) nxdomain(name string, now int64) *Answer {
 	e := c.get(nxKey(name))
-	if e == nil || e.ans == nil || now >= e.expires {
+	if e == nil || !e.freshAt(now) {
 		return nil
 	}
 	return e.ans
@@ -177,8 +186,8 @@ func (s *shard) removeLocked(e *entry) {
 	}
 }
 
-// removeIf deletes, from the shards given, every entry whose name
-// satisfies match, and returns how many it deleted.
+// removeIf deletes every entry of the shard whose name satisfies match,
+// and returns how many it deleted.
 func (s *shard) removeIf(match func(name string) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -186,7 +186,7 @@ func New(cfg Config) (*Resolver, error) {
 		log:    cfg.Logger,
 		budget: newRetryBudget(cfg.RetryBudget, now),
 	}
-	r.cache = newCache(cfg.CacheSize, r.stats)
+	r.cache = newCache(cfg.CacheSize)
 	r.upstreams, err = newUpstreamSet(cfg)
 	if err != nil {
 		return nil, err
@@ -324,7 +324,7 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 		r.stats.add(cNegativeHits, 1)
 		ans := *nx
 		ans.Type = qtype
-		r.cache.put(k, &entry{ans: &ans, expires: nx.Expires.UnixNano()})
+		r.cache.put(k, answerEntry(&ans))
 		return &ans, nil
 	}
 	// A remembered failure (RFC 9520): answer from it, stale or error.
@@ -342,7 +342,7 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 		leader = true
 		// A lookup that missed the cache just before another stored
 		// the answer and left the group must not query again.
-		if e := r.cache.get(k); e != nil && e.ans != nil && r.now().UnixNano() < e.expires {
+		if e := r.cache.get(k); e != nil && e.freshAt(r.now().UnixNano()) {
 			return e.ans, nil
 		}
 		waitUntil, _ := ctx.Deadline()
@@ -442,10 +442,10 @@ func (r *Resolver) resolveAndStore(k string, qtype uint16, waitUntil time.Time) 
 	ans := r.makeAnswer(name, qtype, msg, now)
 	// Stored even with TTL 0: it is not fresh, but it clears a remembered
 	// failure and can be served stale.
-	r.cache.put(k, &entry{ans: ans, expires: ans.Expires.UnixNano()})
+	r.cache.put(k, answerEntry(ans))
 	// NXDOMAIN at the end of a CNAME chain is about the target, not name.
 	if ans.Rcode == dns.RcodeNameError && ans.TTL > 0 && len(ans.Records) == 0 {
-		r.cache.put(nxKey(name), &entry{ans: ans, expires: ans.Expires.UnixNano()})
+		r.cache.put(nxKey(name), answerEntry(ans))
 	}
 	return ans, nil
 }
