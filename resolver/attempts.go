@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,182 +11,244 @@ import (
 	"github.com/miekg/dns"
 )
 
-// The attempts of one lookup. The first goes to the best upstream. The
-// next one starts when an attempt fails, or, as a hedge, when the current
-// attempt has had no reply for its upstream's retransmission timeout (RTO,
-// RFC 6298: SRTT + 4·RTTVAR, at least minRTO, doubled for each further
-// hedge): a lost packet then costs about one RTO, not a whole
-// Config.Timeout. A hedge does not abandon the
-// attempt before it: the first usable reply of either wins. Every attempt
-// after the first is a retry, so hedges too are bounded by Attempts and by
-// the retry budget, and they wait for a pacing token like any query.
+// The attempts of one lookup. The first goes to the best upstream (see
+// order). The next one starts when an attempt fails, or, as a hedge, when
+// the newest attempt has had no reply within its upstream's RTO: a lost
+// packet then costs about one RTO, not a whole Config.Timeout. A hedge
+// does not abandon the attempts before it: the first real answer of any
+// of them wins.
+//
+// Every attempt after the first is a retry. It goes to the next upstream
+// that is up and has not already failed this lookup with a reply (a
+// SERVFAIL, a refusal, a socket error: asking it again would only add
+// load; a query lost or timed out may be asked again), within
+// Config.Attempts and the retry budget (budget.go). When every upstream is
+// down, a retry helps no one: there is none. A retry
+// the budget refuses is asked for again when the hedge timer fires next,
+// at twice the delay, so a lookup refused once can still retry later. No
+// attempt starts, or waits for a pacing token, later than 2·Config.Timeout
+// after the lookup began; each ends at the latest Config.Timeout after its
+// query left.
+//
+// When the preferred upstream has no pacing token, an attempt spills over
+// to another upstream that is up, has a token now and is about as good
+// (score at most twice the preferred one's plus minRTO); otherwise it
+// waits for the preferred one's token.
 
-// minRTO is the shortest retransmission timeout: below it, hedges would
-// race replies that are merely a little slow.
-const minRTO = 100 * time.Millisecond
+// lookup is the state of one lookup's attempts; only resolve's goroutine
+// touches it, the attempts report back on channels.
+type lookup struct {
+	r        *Resolver
+	ctx      context.Context // cancelled when resolve returns
+	name     string
+	qtype    uint16
+	ups      []ranked
+	deadline time.Time // no attempt starts after it
+	flight   *flight
 
-type attemptResult struct {
-	u   *upstream
-	msg *dns.Msg
-	rtt time.Duration
-	err error
+	started, outstanding int
+	next                 int      // index in ups of the next retry's upstream
+	newest               *attempt // the attempt the hedge timer is for
+	delay                time.Duration
+	stopHedge            func() bool
+	last                 *attempt // the last attempt that failed
+	lastErr              error
+	failedOn             []*upstream // upstreams that failed this lookup with a reply
+
+	sent    chan *attempt // an attempt's query left
+	done    chan *attempt // an attempt ended
+	hedge   chan struct{} // the hedge timer fired
+	workers sync.WaitGroup
+}
+
+// attempt is one query of a lookup.
+type attempt struct {
+	u       *upstream       // where it went; the preferred upstream until it is sent
+	sent    chan<- *attempt // told when its query leaves, with rto set
+	rto     time.Duration   // its upstream's RTO when it left
+	replied atomic.Bool     // a reply (any) to its query arrived
+	ended   bool            // its result was received; resolve's goroutine only
+	counted bool            // its loss was recorded; resolve's goroutine only
+	msg     *dns.Msg
+	err     error
+}
+
+// flight is what callers waiting on a shared resolution may ask of it.
+type flight struct {
+	sent atomic.Bool // a query has left for an upstream
 }
 
 // resolve runs the attempts for one lookup and returns a NOERROR or
-// NXDOMAIN reply, or the last attempt's error.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, waitUntil time.Time) (*dns.Msg, error) {
-	ups := order(r.upstreams.forName(name), time.Now())
-	fail := func(u *upstream, err error) error {
-		le := &LookupError{Name: name, Type: qtype, Err: err}
-		if u != nil {
-			le.Upstream = u.addr
-		}
-		return le
+// NXDOMAIN reply, or the error of the last attempt that failed.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *flight) (*dns.Msg, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	l := &lookup{
+		r: r, ctx: ctx, name: name, qtype: qtype, flight: f,
+		ups:       order(r.upstreams.forName(name), r.clock.Now()),
+		deadline:  r.clock.Now().Add(2 * r.cfg.Timeout),
+		sent:      make(chan *attempt, r.cfg.Attempts),
+		done:      make(chan *attempt, r.cfg.Attempts),
+		hedge:     make(chan struct{}, 1),
+		stopHedge: func() bool { return false },
 	}
-
-	actx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel (defers run last first): attempts end at once
+	defer l.workers.Wait() // after cancel (defers run last first): attempts end at once
 	defer cancel()
-	results := make(chan attemptResult, r.cfg.Attempts)
-	sent := make(chan time.Duration, r.cfg.Attempts) // an attempt's query left: its RTO
-	hedge := time.NewTimer(time.Hour)
-	hedge.Stop()
-	defer hedge.Stop()
+	defer func() { l.stopHedge() }()
 
-	var (
-		attempt     int          // attempts started
-		outstanding int          // attempts without a result yet
-		replied     *atomic.Bool // whether the newest attempt has had a reply
-		lastErr     error
-	)
-	// start starts the next attempt, if Attempts and the retry budget
-	// allow. It paces and queries in its own goroutine, so that waiting
-	// for a token does not hold up the replies of earlier attempts.
-	start := func() {
-		if attempt >= r.cfg.Attempts {
-			return
-		}
-		if attempt > 0 && !r.allowRetry() {
-			attempt = r.cfg.Attempts // no more: the budget said no
-			return
-		}
-		first := attempt == 0
-		preferred := ups[attempt%len(ups)]
-		attempt++
-		outstanding++
-		flag := new(atomic.Bool)
-		replied = flag
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u, err := r.pace(actx, preferred, ups, waitUntil)
-			if err != nil {
-				results <- attemptResult{err: err} // paced out: nothing sent
-				return
-			}
-			if first {
-				r.budget.first()
-			} else {
-				r.stats.add(cRetries, 1)
-			}
-			sent <- u.rto(r.cfg.Timeout)
-			c, cancel := context.WithTimeout(actx, r.cfg.Timeout)
-			msg, rtt, err := r.exchange(c, u, name, qtype, flag)
-			cancel()
-			results <- attemptResult{u, msg, rtt, err}
-		}()
-	}
-
-	start()
-	for outstanding > 0 {
+	l.start(0)
+	for l.outstanding > 0 {
 		select {
-		case rto := <-sent:
-			// RFC 6298 §5.5: each retransmission doubles the timeout.
-			if rto <<= attempt - 1; rto < r.cfg.Timeout {
-				hedge.Reset(rto)
-			}
-		case <-hedge.C:
-			if !replied.Load() && ctx.Err() == nil {
-				start()
-			}
-		case res := <-results:
-			outstanding--
-			if res.u == nil { // paced out before sending
-				if lastErr == nil {
-					lastErr = fail(nil, res.err)
+		case a := <-l.sent:
+			l.newest, l.delay = a, a.rto
+			l.armHedge()
+		case <-l.hedge:
+			l.onHedge()
+		case a := <-l.done:
+			l.outstanding--
+			a.ended = true
+			if a.err == nil {
+				if r.budget.answered(l.started > 1) {
+					r.logf("resolver: retry budget recovered")
 				}
-				continue
+				return a.msg, nil
 			}
-			msg, err, final := r.classify(res, name, qtype)
-			if msg != nil {
-				return msg, nil
+			if errors.Is(a.err, ErrClosed) || errors.Is(a.err, ErrBadName) {
+				return nil, l.fail(a)
 			}
-			if final {
-				return nil, fail(res.u, err)
+			if l.lastErr == nil || a.u != nil {
+				// A real failure says more than being paced out.
+				l.last, l.lastErr = a, a.err
 			}
-			lastErr = fail(res.u, err)
-			if outstanding == 0 && ctx.Err() == nil {
-				start()
+			if a.u != nil && !errors.Is(a.err, ErrTimeout) && !errors.Is(a.err, ErrRateLimited) {
+				l.failedOn = append(l.failedOn, a.u)
+			}
+			if l.outstanding == 0 {
+				l.retry()
 			}
 		}
 	}
-	return nil, lastErr
+	return nil, l.fail(l.last)
 }
 
-// allowRetry asks the retry budget for one more attempt, counting and
-// logging its answer.
-func (r *Resolver) allowRetry() bool {
-	ok, changed := r.budget.allowRetry()
-	if changed {
-		if ok {
-			r.logf("resolver: retry budget recovered")
-		} else {
-			r.logf("resolver: retry budget exhausted, retries refused", "ratio", r.cfg.RetryBudget)
+// fail wraps a's error for the caller.
+func (l *lookup) fail(a *attempt) error {
+	le := &LookupError{Name: l.name, Type: l.qtype, Err: a.err}
+	if a.u != nil && a.err != ErrRateLimited {
+		le.Upstream = a.u.addr
+	}
+	return le
+}
+
+func (l *lookup) armHedge() {
+	l.stopHedge()
+	l.stopHedge = l.r.clock.AfterFunc(l.delay, func() {
+		select {
+		case l.hedge <- struct{}{}:
+		default:
 		}
+	})
+}
+
+// onHedge handles the hedge timer: the newest attempt has had no reply
+// for its RTO, so its query counts as lost and a retry may start.
+func (l *lookup) onHedge() {
+	a := l.newest
+	if a == nil || a.ended || a.replied.Load() {
+		return // it failed (a retry was asked for then) or is on its way
+	}
+	if !a.counted {
+		a.counted = true
+		a.u.lostQuery(a.rto, l.name)
+	}
+	if l.retry() == retryLater && 2*l.delay < l.r.cfg.Timeout {
+		l.delay *= 2
+		l.armHedge()
+	}
+}
+
+type retryOutcome int
+
+const (
+	retryStarted retryOutcome = iota
+	retryLater                // the budget said no; it may say yes later
+	retryNever                // attempts used up, every upstream down, or out of time
+)
+
+// retry starts the next attempt if Attempts, the upstreams' health, the
+// lookup's time and the retry budget allow.
+func (l *lookup) retry() retryOutcome {
+	if l.started >= l.r.cfg.Attempts || l.ctx.Err() != nil || l.r.clock.Now().After(l.deadline) {
+		return retryNever
+	}
+	i, ok := l.nextUp()
+	if !ok {
+		return retryNever
+	}
+	ok, changed := l.r.budget.withdraw()
+	if changed {
+		l.r.logf("resolver: retry budget exhausted, retries refused", "ratio", l.r.cfg.RetryBudget)
 	}
 	if !ok {
-		r.stats.add(cRetriesDenied, 1)
+		l.r.stats.add(cRetriesDenied, 1)
+		return retryLater
 	}
-	return ok
+	l.start(i)
+	return retryStarted
 }
 
-// classify records what one attempt says about its upstream and returns
-// the reply if it answers the lookup, or the error; final reports that no
-// other attempt can help (the Resolver is closing, or the name is bad).
-func (r *Resolver) classify(res attemptResult, name string, qtype uint16) (msg *dns.Msg, err error, final bool) {
-	u := res.u
-	if res.err != nil {
-		switch err = res.err; {
-		case errors.Is(err, ErrClosed) || r.base.Err() != nil:
-			return nil, ErrClosed, true
-		case errors.Is(err, ErrBadName):
-			return nil, err, true
-		case errors.Is(err, ErrTimeout):
-			r.stats.add(cTimeouts, 1)
-			r.upstreamFailed(u, r.cfg.Timeout, name, qtype, err)
-		default:
-			r.upstreamFailed(u, 0, name, qtype, err)
+// nextUp returns the index of the next upstream, in order after the last
+// one tried, that is up and has not failed this lookup with a reply.
+func (l *lookup) nextUp() (int, bool) {
+	for k := range len(l.ups) {
+		i := (l.next + k) % len(l.ups)
+		if u := l.ups[i].u; !u.isDown() && !slices.Contains(l.failedOn, u) {
+			return i, true
 		}
-		return nil, err, false
 	}
-	switch res.msg.Rcode {
-	case dns.RcodeSuccess, dns.RcodeNameError:
-		r.upstreamSucceeded(u, res.rtt)
-		return res.msg, nil, false
-	case dns.RcodeServerFailure:
-		// Either the name's servers are broken (then every upstream
-		// says so, and the failure is remembered) or the upstream
-		// itself is (it answers SERVFAIL for every name). Counting it
-		// against the upstream's health tells the two apart: one name
-		// failing again and again counts once, many names failing in a
-		// row take the upstream down, and its recovery voids the
-		// failures it caused.
-		r.stats.add(cServFails, 1)
-		r.upstreamFailed(u, 0, name, qtype, ErrServerFailure)
-	default:
-		// REFUSED, FORMERR, NOTIMP: this upstream will not serve us.
-		r.upstreamFailed(u, 0, name, qtype, rcodeError(res.msg.Rcode))
+	return 0, false
+}
+
+// start starts an attempt at ups[i]. It paces and queries in its own
+// goroutine, so that waiting for a token does not hold up the replies of
+// earlier attempts.
+func (l *lookup) start(i int) {
+	retry := l.started > 0
+	l.started++
+	l.outstanding++
+	l.next = i + 1
+	a := &attempt{u: l.ups[i].u, sent: l.sent}
+	l.workers.Add(1)
+	go func() {
+		defer l.workers.Done()
+		u, err := l.pace(i)
+		if err != nil {
+			a.u, a.err = nil, err // paced out: nothing sent
+			l.done <- a
+			return
+		}
+		a.u = u
+		if l.flight != nil {
+			l.flight.sent.Store(true)
+		}
+		if retry {
+			l.r.stats.add(cRetries, 1)
+		}
+		a.msg, a.err = u.query(l.ctx, l.name, l.qtype, a)
+		l.done <- a
+	}()
+}
+
+// pace takes a pacing token for an attempt preferring ups[i] (see the
+// comment at the top) and returns the upstream it is for.
+func (l *lookup) pace(i int) (*upstream, error) {
+	p := l.ups[i]
+	if p.u.tryTake() {
+		return p.u, nil
 	}
-	return nil, rcodeError(res.msg.Rcode), false
+	for _, o := range l.ups {
+		if o.u != p.u && o.score <= 2*p.score+minRTO && !o.u.isDown() && o.u.tryTake() {
+			return o.u, nil
+		}
+	}
+	return p.u, p.u.take(l.ctx, l.deadline)
 }

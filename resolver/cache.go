@@ -26,9 +26,10 @@ const (
 // entry is one cached key. Apart from its atomics an entry is immutable:
 // a change replaces it in the shard.
 type entry struct {
-	key     string
-	ans     *Answer // last answer, possibly expired (kept for serve-stale); nil if none
-	expires int64   // unix nanos when ans stops being fresh
+	key      string
+	ans      *Answer // last answer, possibly expired (kept for serve-stale); nil if none
+	expires  int64   // unix nanos when ans stops being fresh
+	negative bool    // ans.NotFound(), for the hit path's NegativeHits
 
 	failUntil int64 // unix nanos until which failErr answers (RFC 9520)
 	failErr   error
@@ -41,7 +42,7 @@ type entry struct {
 
 // answerEntry is the entry holding ans, fresh until ans.Expires.
 func answerEntry(ans *Answer) *entry {
-	return &entry{ans: ans, expires: ans.Expires.UnixNano()}
+	return &entry{ans: ans, expires: ans.Expires.UnixNano(), negative: ans.NotFound()}
 }
 
 // freshAt reports whether e holds an answer that is fresh at now (unix
@@ -131,7 +132,7 @@ func (c *cache) putFailure(k string, err error, now, ttl int64, epoch uint64) {
 	s.mu.Lock()
 	e := &entry{key: k, failUntil: now + ttl, failErr: err, failEpoch: epoch}
 	if old := s.m[k]; old != nil {
-		e.ans, e.expires = old.ans, old.expires
+		e.ans, e.expires, e.negative = old.ans, old.expires, old.negative
 	}
 	s.insertLocked(e)
 	s.mu.Unlock()

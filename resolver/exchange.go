@@ -10,62 +10,80 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
 )
 
-// One exchange is one query to one upstream: over UDP from a new socket
-// (so a fresh source port) with a fresh random ID, EDNS0 at Config.UDPSize;
-// if the reply is truncated (or larger than we offered), the same question
-// again over TCP. Replies with the wrong ID or question are ignored and
-// the wait goes on for the real one, so an off-path spoofer must guess
+// One query to one upstream: over UDP from a new socket (so a fresh source
+// port) with a fresh random ID, EDNS0 at Config.UDPSize; if the reply is
+// truncated (or larger than we offered), the same question again over TCP,
+// paced like any query. Replies with the wrong ID or question are ignored
+// and the wait goes on for the real one, so an off-path spoofer must guess
 // both the port and the ID within the window; nothing ignored is cached.
+// Config.Timeout runs from the moment the UDP query leaves and covers the
+// TCP retry.
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 
-// exchange sends name/qtype to u and returns the validated reply and the
-// round-trip time. ctx bounds the whole exchange. replied, if not nil, is
-// set as soon as a reply to the query arrives (a truncated one included).
-func (r *Resolver) exchange(ctx context.Context, u *upstream, name string, qtype uint16, replied *atomic.Bool) (*dns.Msg, time.Duration, error) {
-	q := r.newQuery(name, qtype)
-	start := time.Now()
-	reply, err := r.exchangeUDP(ctx, u, q)
-	if replied != nil && (err == nil || errors.Is(err, errTruncated)) {
-		replied.Store(true)
-	}
-	if errors.Is(err, errTruncated) {
-		r.stats.add(cTCPFallbacks, 1)
-		if _, err = r.pace(ctx, u, nil, time.Time{}); err != nil {
-			return nil, 0, err
+// query sends name/qtype to u, whose pacing token the caller has taken,
+// and returns the reply if it is a real answer (NOERROR or NXDOMAIN).
+// Otherwise it returns a sentinel error: the failure rcode's, ErrTimeout
+// (no reply within Config.Timeout), ErrNetwork, ErrMalformed, ErrBadName,
+// ErrRateLimited (no token for the TCP retry), or ErrClosed when ctx was
+// cancelled. It records on u what the outcome says about the upstream;
+// a query cut short by ctx says nothing. a, if not nil, is the lookup's
+// attempt this query is: it is told when the query leaves and when a reply
+// arrives.
+func (u *upstream) query(ctx context.Context, name string, qtype uint16, a *attempt) (*dns.Msg, error) {
+	msg, err := u.exchange(ctx, name, qtype, a)
+	if ctx.Err() != nil {
+		// Another attempt won, the Resolver is closing, or the
+		// resolution's own time is up: no verdict on u.
+		if timedOut(ctx) {
+			return nil, ErrTimeout
 		}
-		q.Id = uint16(rand.Uint32())
-		reply, err = r.exchangeTCP(ctx, u, q)
+		return nil, ErrClosed
 	}
-	return reply, time.Since(start), err
+	if err == nil && !usable(msg) {
+		err = rcodeError(msg.Rcode)
+		if msg.Rcode == dns.RcodeServerFailure {
+			// Either the name's servers are broken (then every
+			// upstream says so, and the failure is remembered) or the
+			// upstream itself is (it answers SERVFAIL for every
+			// name). Counting it against the upstream's health tells
+			// the two apart: one name failing again and again counts
+			// once, many names failing in a row take the upstream
+			// down, and its recovery voids the failures it caused.
+			u.env.stats.add(cServFails, 1)
+		}
+	}
+	switch {
+	case err == nil:
+		u.answered()
+		return msg, nil
+	case errors.Is(err, ErrBadName), errors.Is(err, ErrRateLimited):
+		return nil, err
+	case errors.Is(err, ErrTimeout):
+		u.env.stats.add(cTimeouts, 1)
+	}
+	u.failed(name, qtype, err)
+	return nil, err
 }
 
-var errTruncated = errors.New("resolver: truncated")
-
-func (r *Resolver) newQuery(name string, qtype uint16) *dns.Msg {
-	q := new(dns.Msg)
-	q.Id = uint16(rand.Uint32())
-	q.RecursionDesired = true
-	// RFC 6840 §5.7: AD=1 in a query asks the upstream to report whether
-	// it validated the answer.
-	q.AuthenticatedData = true
-	q.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
-	q.SetEdns0(r.cfg.UDPSize, false)
-	return q
+// usable reports whether msg answers the question: NOERROR or NXDOMAIN.
+func usable(msg *dns.Msg) bool {
+	return msg.Rcode == dns.RcodeSuccess || msg.Rcode == dns.RcodeNameError
 }
 
-func (r *Resolver) exchangeUDP(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
+// exchange does the wire work of query: UDP, then TCP if truncated.
+func (u *upstream) exchange(ctx context.Context, name string, qtype uint16, a *attempt) (*dns.Msg, error) {
+	q := newQuery(name, qtype, u.env.udpSize)
 	wire, err := q.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadName, err)
 	}
-	conn, done, err := r.dial(ctx, u, "udp")
+	conn, done, err := u.dial(ctx, "udp")
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +91,49 @@ func (r *Resolver) exchangeUDP(ctx context.Context, u *upstream, q *dns.Msg) (*d
 	if _, err := conn.Write(wire); err != nil {
 		return nil, netErr(ctx, err)
 	}
+	start := u.env.clock.Now()
+	if a != nil {
+		a.rto = u.rto()
+		a.sent <- a
+	}
+	ctx, cancel := withTimeout(ctx, u.env.clock, u.env.timeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	reply, err := u.readUDP(ctx, conn, q)
+	if err == nil || errors.Is(err, errTruncated) {
+		if a != nil {
+			a.replied.Store(true)
+		}
+		u.replied(u.env.clock.Now().Sub(start))
+	}
+	if !errors.Is(err, errTruncated) {
+		return reply, err
+	}
+	u.env.stats.add(cTCPFallbacks, 1)
+	if err := u.take(ctx, time.Time{}); err != nil {
+		return nil, err
+	}
+	q.Id = uint16(rand.Uint32())
+	return u.exchangeTCP(ctx, q)
+}
+
+var errTruncated = errors.New("resolver: truncated")
+
+func newQuery(name string, qtype uint16, udpSize uint16) *dns.Msg {
+	q := new(dns.Msg)
+	q.Id = uint16(rand.Uint32())
+	q.RecursionDesired = true
+	// RFC 6840 §5.7: AD=1 in a query asks the upstream to report whether
+	// it validated the answer.
+	q.AuthenticatedData = true
+	q.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
+	q.SetEdns0(udpSize, false)
+	return q
+}
+
+// readUDP reads from conn until the reply to q arrives.
+func (u *upstream) readUDP(ctx context.Context, conn net.Conn, q *dns.Msg) (*dns.Msg, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -80,12 +141,12 @@ func (r *Resolver) exchangeUDP(ctx context.Context, u *upstream, q *dns.Msg) (*d
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
-			if bad != nil && isTimeout(ctx, err) {
+			if bad != nil && timedOut(ctx) {
 				return nil, bad
 			}
 			return nil, netErr(ctx, err)
 		}
-		reply, err := parseReply(q, buf[:n], int(r.cfg.UDPSize))
+		reply, err := parseReply(q, buf[:n], int(u.env.udpSize))
 		switch {
 		case err == nil:
 			return reply, nil
@@ -132,12 +193,14 @@ func parseReply(q *dns.Msg, wire []byte, udpSize int) (*dns.Msg, error) {
 	return reply, nil
 }
 
-func (r *Resolver) exchangeTCP(ctx context.Context, u *upstream, q *dns.Msg) (*dns.Msg, error) {
-	conn, done, err := r.dial(ctx, u, "tcp")
+func (u *upstream) exchangeTCP(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	conn, done, err := u.dial(ctx, "tcp")
 	if err != nil {
 		return nil, err
 	}
 	defer done()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	co := &dns.Conn{Conn: conn}
 	if err := co.WriteMsg(q); err != nil {
 		return nil, netErr(ctx, err)
@@ -157,22 +220,17 @@ func (r *Resolver) exchangeTCP(ctx context.Context, u *upstream, q *dns.Msg) (*d
 }
 
 // dial connects to u over network ("udp": a new socket, so a new random
-// source port) for one query, counts the query, and bounds the connection
-// by ctx: its deadline, and its cancellation (Close) unblocks a read at
-// once. done closes the connection.
-func (r *Resolver) dial(ctx context.Context, u *upstream, network string) (conn net.Conn, done func(), err error) {
+// source port) for one query and counts the query. done closes the
+// connection.
+func (u *upstream) dial(ctx context.Context, network string) (conn net.Conn, done func(), err error) {
 	var d net.Dialer
 	conn, err = d.DialContext(ctx, network, u.addr)
 	if err != nil {
 		return nil, nil, netErr(ctx, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	u.queries.Add(1)
-	r.stats.add(cUpstreamQueries, 1)
-	return conn, func() { stop(); conn.Close() }, nil
+	u.env.stats.add(cUpstreamQueries, 1)
+	return conn, func() { conn.Close() }, nil
 }
 
 // matches reports whether reply answers q: a response, with q's one
@@ -185,29 +243,14 @@ func matches(q, reply *dns.Msg) bool {
 	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
 }
 
-// netErr classifies a socket error: ErrTimeout when the attempt's time ran
-// out, ErrClosed when the Resolver was closed, ErrNetwork otherwise.
+// netErr classifies a socket error: ErrTimeout when the query's time ran
+// out, ErrClosed when ctx was cancelled, ErrNetwork otherwise.
 func netErr(ctx context.Context, err error) error {
-	cerr := ctx.Err() // read once: it may change under us
 	switch {
-	case timedOut(cerr, err):
+	case timedOut(ctx):
 		return ErrTimeout
-	case cerr != nil:
+	case ctx.Err() != nil:
 		return ErrClosed
 	}
 	return fmt.Errorf("%w: %w", ErrNetwork, err)
-}
-
-func isTimeout(ctx context.Context, err error) bool { return timedOut(ctx.Err(), err) }
-
-// timedOut reports whether err, with the context error cerr, means the
-// deadline passed. A socket deadline can fire just before the context's
-// own timer, so a net timeout with no context error counts too; a
-// cancelled context (Close) does not.
-func timedOut(cerr, err error) bool {
-	if cerr != nil {
-		return errors.Is(cerr, context.DeadlineExceeded)
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -61,7 +61,7 @@ func TestNetCompatible(t *testing.T) {
 
 // TestNetCompatibleErrors checks that *net.DNSError flags are truthful.
 func TestNetCompatibleErrors(t *testing.T) {
-	r, srv, _ := setup(t, func(c *Config) { c.Timeout = 50 * time.Millisecond })
+	r, srv, clk := setup(t, func(c *Config) { c.Timeout = 50 * time.Millisecond })
 	srv.SetFault("dead.example.", dnstest.Fault{Drop: true})
 	srv.SetFault("broken.example.", dnstest.Fault{Rcode: dns.RcodeServerFailure})
 	ctx := context.Background()
@@ -79,7 +79,12 @@ func TestNetCompatibleErrors(t *testing.T) {
 		{"bad name", func() error { _, err := r.LookupHost(ctx, "a..b"); return err }, true, false, false, ErrBadName},
 	}
 	for _, c := range cases {
-		err := c.lookup()
+		var err error
+		if c.is == ErrTimeout {
+			clk.run(func() { err = c.lookup() }) // every query dropped: drive the clock
+		} else {
+			err = c.lookup()
+		}
 		var de *net.DNSError
 		if !errors.As(err, &de) {
 			t.Errorf("%s: got %T %v, want *net.DNSError", c.name, err, err)

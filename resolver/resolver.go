@@ -13,8 +13,11 @@
 //     upstreams fail (RFC 8767);
 //   - each upstream is paced by a token bucket below its packet-rate
 //     ceiling;
-//   - retries are bounded per lookup and by a process-wide retry budget, so
-//     an outage does not multiply the load on the upstreams;
+//   - a query with no reply within its upstream's retransmission timeout
+//     is hedged on the next upstream, so packet loss costs milliseconds;
+//     retries are bounded per lookup and by a process-wide retry budget
+//     credited by answers, so an outage does not multiply the load on the
+//     upstreams;
 //   - upstreams are chosen by smoothed round-trip time, failing ones are
 //     avoided and re-probed, and the best one is always still tried.
 //
@@ -47,7 +50,7 @@ import (
 const (
 	DefaultQPSPerUpstream = 1000
 	DefaultTimeout        = 2 * time.Second
-	DefaultAttempts       = 3
+	DefaultAttempts       = 6
 	DefaultRetryBudget    = 0.2
 	DefaultCacheSize      = 100_000
 	DefaultMaxTTL         = 24 * time.Hour
@@ -80,21 +83,33 @@ type Config struct {
 	// once above the steady rate. Default QPSPerUpstream/10, at least 1.
 	BurstPerUpstream int
 
-	// Timeout bounds one attempt (one query to one upstream, including a
-	// TCP retry after a truncated reply). Default 2s. An attempt with no
-	// reply after the upstream's measured retransmission timeout (RFC
-	// 6298, at least 100ms) is hedged: the next attempt starts while the
-	// first still waits, within Attempts and the retry budget.
+	// Timeout bounds one attempt: from its query leaving to its reply,
+	// including a TCP retry after a truncated reply. Default 2s. An
+	// attempt with no reply within the upstream's retransmission timeout
+	// (RTO: SRTT + 4·RTTVAR as RFC 6298 computes it, at least 50ms, 376ms
+	// for an upstream never heard from, doubled after each lost query
+	// until the next reply) is hedged: the next attempt starts while the
+	// first still waits, and the first real answer wins. A shared
+	// resolution starts no attempt later than 2·Timeout after it began,
+	// whatever its callers' deadlines.
 	Timeout time.Duration
 
-	// Attempts is the number of queries one lookup may make, the first
-	// included; each further attempt goes to the next upstream. Default 3.
+	// Attempts is the most queries one lookup may make, the first
+	// included; each further attempt goes to the next upstream that is up.
+	// Default 6, so that under 20% random packet loss fewer than 1 lookup
+	// in 10,000 fails. How many of them a lookup uses is up to the retry
+	// budget: all of them under random loss, almost none in an outage.
 	Attempts int
 
-	// RetryBudget caps retries process-wide: over a sliding window of 10s,
-	// retries may be at most RetryBudget × first attempts, plus a floor of
-	// 10. Default 0.2, so that a total outage costs about 1.2 queries per
-	// lookup. Negative: retries are not budgeted (not recommended).
+	// RetryBudget is the retry budget's ratio: every answered lookup
+	// deposits RetryBudget tokens, every retry (hedges included) takes
+	// one, a lookup answered after retrying gets one back, and the bucket
+	// holds at most RetryBudget × the lookups answered over about the last
+	// 10s (at least 20 tokens). Default 0.2: independent loss up to about
+	// 35% is retried in full, while in an outage, where nothing is
+	// answered, retries stop almost at once; they also stop while every
+	// upstream is down. Negative: retries are not budgeted (not
+	// recommended).
 	RetryBudget float64
 
 	// CacheSize is the number of cache entries (one per name and type).
@@ -138,8 +153,9 @@ type Config struct {
 	// line per query. Default: no logging.
 	Logger *slog.Logger
 
-	// now is the clock; tests replace it.
-	now func() time.Time
+	// clock is the time source of every timer and TTL; tests replace it.
+	// Default: the wall clock.
+	clock clock
 }
 
 // A Resolver is a caching DNS stub resolver. It is safe for concurrent use
@@ -147,13 +163,14 @@ type Config struct {
 // process, and Close it when done.
 type Resolver struct {
 	cfg       Config
-	now       func() time.Time
+	clock     clock
 	cache     *cache
 	upstreams *upstreamSet
 	budget    *retryBudget
 	stats     *counters
 	log       *slog.Logger
 	group     singleflight.Group
+	flights   sync.Map // key → *flight, while its shared resolution runs
 	// prefetching counts background refreshes under way.
 	prefetching atomic.Int32
 	// recoveries counts upstreams coming back up; it voids the failures
@@ -175,19 +192,20 @@ func New(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := cfg.now
-	if now == nil {
-		now = time.Now
+	clk := cfg.clock
+	if clk == nil {
+		clk = realClock{}
 	}
 	r := &Resolver{
 		cfg:    cfg,
-		now:    now,
+		clock:  clk,
 		stats:  new(counters),
 		log:    cfg.Logger,
-		budget: newRetryBudget(cfg.RetryBudget, now),
+		budget: newRetryBudget(cfg.RetryBudget, clk),
 	}
 	r.cache = newCache(cfg.CacheSize)
-	r.upstreams, err = newUpstreamSet(cfg)
+	env := &upstreamEnv{clock: clk, timeout: cfg.Timeout, udpSize: cfg.UDPSize, stats: r.stats, changed: r.upstreamChanged}
+	r.upstreams, err = newUpstreamSet(cfg, env)
 	if err != nil {
 		return nil, err
 	}
@@ -290,22 +308,30 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 	var buf [keyBufSize]byte
 	k, err := makeKey(buf[:0], name, qtype)
 	if err != nil || qtype == 0 {
-		r.stats.add(cLookups, 1)
-		return nil, &LookupError{Name: name, Type: qtype, Err: ErrBadName}
+		err = ErrBadName
 	}
-	now := r.now()
-	sh := r.cache.shardFor(k)
+	// Counted here, once, in the stripe of the key's cache shard (bad
+	// names in the Resolver's own).
+	c := r.stats
+	var sh *shard
+	if err == nil {
+		sh = r.cache.shardFor(k)
+		c = &sh.c
+	}
+	c.add(cLookups, 1)
+	if err != nil {
+		return nil, &LookupError{Name: name, Type: qtype, Err: err}
+	}
+	now := r.clock.Now()
 	if e := sh.fresh(k, now.UnixNano()); e != nil {
-		ans := e.ans
-		sh.c.add(cLookups, 1)
-		sh.c.add(cCacheHits, 1)
-		if ans.Rcode != dns.RcodeSuccess || len(ans.Records) == 0 {
-			sh.c.add(cNegativeHits, 1)
+		c.add(cCacheHits, 1)
+		if e.negative {
+			c.add(cNegativeHits, 1)
 		}
 		if r.cfg.Prefetch {
 			r.maybePrefetch(e, now)
 		}
-		return ans, nil
+		return e.ans, nil
 	}
 	return r.lookupSlow(ctx, string(k), qtype, now)
 }
@@ -313,7 +339,6 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 // lookupSlow handles everything but a fresh hit: a name-wide NXDOMAIN, a
 // remembered failure, and the coalesced upstream resolution.
 func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now time.Time) (*Answer, error) {
-	r.stats.add(cLookups, 1)
 	name := keyName(k)
 	if r.isClosed() {
 		return nil, &LookupError{Name: name, Type: qtype, Err: ErrClosed}
@@ -331,6 +356,9 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 	if e := r.cache.get(k); e != nil && r.failing(e, now) {
 		r.stats.add(cCacheHits, 1)
 		if st := r.staleAnswer(e, now); st != nil {
+			if st.NotFound() {
+				r.stats.add(cNegativeHits, 1)
+			}
 			return st, nil
 		}
 		return nil, e.failErr
@@ -342,11 +370,10 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 		leader = true
 		// A lookup that missed the cache just before another stored
 		// the answer and left the group must not query again.
-		if e := r.cache.get(k); e != nil && e.freshAt(r.now().UnixNano()) {
+		if e := r.cache.get(k); e != nil && e.freshAt(r.clock.Now().UnixNano()) {
 			return e.ans, nil
 		}
-		waitUntil, _ := ctx.Deadline()
-		return r.resolveAndStore(k, qtype, waitUntil)
+		return r.resolveAndStore(k, qtype)
 	})
 	select {
 	case res := <-ch:
@@ -354,7 +381,7 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 			r.stats.add(cCoalesced, 1)
 		}
 		if res.Err != nil {
-			if st := r.staleFor(k, r.now()); st != nil {
+			if st := r.staleFor(k, r.clock.Now()); st != nil {
 				return st, nil
 			}
 			return nil, res.Err
@@ -363,12 +390,16 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 	case <-ctx.Done():
 		// The caller gives up; the shared resolution carries on for the
 		// others and for the cache. Rather than nothing, serve stale.
-		if st := r.staleFor(k, r.now()); st != nil {
+		if st := r.staleFor(k, r.clock.Now()); st != nil {
 			return st, nil
 		}
 		err := ctx.Err()
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w: %w", ErrTimeout, err)
+			why := ErrTimeout
+			if f, ok := r.flights.Load(k); ok && !f.(*flight).sent.Load() {
+				why = ErrRateLimited // still waiting for a pacing token
+			}
+			err = fmt.Errorf("%w: %w", why, err)
 		}
 		return nil, &LookupError{Name: name, Type: qtype, Err: err}
 	}
@@ -416,21 +447,20 @@ func (r *Resolver) staleAnswer(e *entry, now time.Time) *Answer {
 	return &st
 }
 
-// resolveAndStore is the leader's work for one key: resolve with the
-// Resolver's own deadline, not any one caller's, and store the outcome.
-// The one caller's deadline it does honour is waitUntil, for pacing: a
-// query that could not leave before the caller gives up is not sent.
-func (r *Resolver) resolveAndStore(k string, qtype uint16, waitUntil time.Time) (*Answer, error) {
+// resolveAndStore is the shared work for one key: resolve on the
+// Resolver's own time, never on any one caller's deadline (a caller that
+// gives up returns alone), and store the outcome.
+func (r *Resolver) resolveAndStore(k string, qtype uint16) (*Answer, error) {
 	if !r.enter() {
 		return nil, &LookupError{Name: keyName(k), Type: qtype, Err: ErrClosed}
 	}
 	defer r.wg.Done()
-	budget := time.Duration(r.cfg.Attempts)*r.cfg.Timeout + r.cfg.Timeout/2
-	ctx, cancel := context.WithTimeout(r.base, budget)
-	defer cancel()
+	f := new(flight)
+	r.flights.Store(k, f)
+	defer r.flights.CompareAndDelete(k, f)
 	name := keyName(k)
-	msg, err := r.resolve(ctx, name, qtype, waitUntil)
-	now := r.now()
+	msg, err := r.resolve(r.base, name, qtype, f)
+	now := r.clock.Now()
 	if err != nil {
 		// Remember what the upstreams said (RFC 9520), not our own
 		// pacing or shutdown.
@@ -471,7 +501,7 @@ func (r *Resolver) maybePrefetch(e *entry, now time.Time) {
 	k := e.key
 	started := r.goFunc(func() {
 		defer r.prefetching.Add(-1)
-		r.group.Do(k, func() (any, error) { return r.resolveAndStore(k, ans.Type, time.Time{}) })
+		r.group.Do(k, func() (any, error) { return r.resolveAndStore(k, ans.Type) })
 	})
 	if !started {
 		r.prefetching.Add(-1)

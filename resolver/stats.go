@@ -11,14 +11,14 @@ type Stats struct {
 	Lookups         uint64 // calls to Lookup, directly or through the net-compatible methods
 	CacheHits       uint64 // lookups answered from the cache (fresh, negative or remembered failure)
 	CacheMisses     uint64 // lookups that needed an upstream resolution (their own or a coalesced one)
-	NegativeHits    uint64 // cache hits on NXDOMAIN or NODATA
+	NegativeHits    uint64 // cache hits whose answer is NXDOMAIN or NODATA (Answer.NotFound)
 	Coalesced       uint64 // lookups that shared another lookup's upstream resolution
 	StaleServed     uint64 // expired answers served because resolution failed (RFC 8767)
 	UpstreamQueries uint64 // queries sent to upstreams (UDP and TCP), probes included
-	Retries         uint64 // attempts after the first, within one lookup
-	RetriesDenied   uint64 // retries refused by the retry budget
+	Retries         uint64 // attempts after the first within one lookup (hedges included) that were sent
+	RetriesDenied   uint64 // retries the retry budget refused (a refused hedge may be asked for again later)
 	RateLimitWaits  uint64 // queries that had to wait for an upstream's pacing
-	Timeouts        uint64 // attempts with no reply in Config.Timeout
+	Timeouts        uint64 // attempts with no reply within Config.Timeout
 	ServFails       uint64 // SERVFAIL replies
 	TCPFallbacks    uint64 // truncated UDP replies fetched again over TCP
 	Evictions       uint64 // cache entries evicted to make room
@@ -28,10 +28,14 @@ type Stats struct {
 // UpstreamStats describes one upstream.
 type UpstreamStats struct {
 	Addr     string        // "ip:port"
-	SRTT     time.Duration // smoothed round-trip time, timeouts included as penalties
-	Queries  uint64        // queries sent to it
+	SRTT     time.Duration // smoothed round-trip time of its replies (RFC 6298); 0 before the first
+	RTO      time.Duration // how long a query waits for a reply before it counts as lost and is hedged
+	Score    time.Duration // SRTT plus the decaying penalty of lost and timed-out queries: upstreams are tried lowest first
+	Queries  uint64        // queries sent to it, UDP and TCP, probes included
+	Answers  uint64        // NOERROR and NXDOMAIN replies
+	Lost     uint64        // queries with no reply within their RTO (most are answered by a hedge)
 	Failures uint64        // timeouts, network errors, malformed replies, SERVFAIL and refusals
-	Down     bool          // currently avoided after consecutive failures
+	Down     bool          // after consecutive failures or lost queries: no retries go to it, probes do
 }
 
 // Stats returns a snapshot of the counters.

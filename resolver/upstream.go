@@ -3,6 +3,7 @@ package resolver
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -17,43 +18,105 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Upstream choice. Every upstream has a smoothed round-trip time (SRTT,
-// an exponentially weighted moving average of measured RTTs, with its
-// variation, as RFC 6298 computes them) and a timeout penalty that is added on every timeout and
-// halves every penaltyHalfLife, so a lossy upstream is avoided at once
-// and tried again when the penalty has faded. After downAfter consecutive
-// failures an upstream is marked down: it is ordered after every upstream
-// that is up, and a background probe queries it every probeInterval until
-// it answers. An upstream is never removed: when all are down, the one
-// with the best score is still tried first.
+// Everything about one upstream lives in its upstream value, as in
+// CoreDNS's forward.Proxy: its pacer, its exchange (UDP, then TCP after a
+// truncated reply, in exchange.go), its round-trip-time estimator and
+// retransmission timeout, its health and its counters. The lookup path
+// above it (attempts.go) only asks it for a token, a query, its RTO and
+// its score, and tells it when a query went unanswered.
+//
+// Round-trip time and RTO. Every reply is a sample of the time from the
+// query leaving to its reply arriving (pacing waits and a TCP retry not
+// included); SRTT and RTTVAR are smoothed as RFC 6298 §2 says, and the RTO
+// is SRTT + 4·RTTVAR, at least minRTO (Unbound's RTT_MIN_TIMEOUT) and at
+// most Config.Timeout. An upstream never heard from has initialRTO
+// (Unbound's first RTO: RTTVAR 94ms). A query with no reply within its
+// RTO is lost: the RTO backs off to twice the one that query used, as
+// Unbound's rtt_lost does (doubling the original, not the current one, so
+// that many queries lost at once double it once), until the next reply.
+//
+// Score. The upstreams of a lookup are tried in order of score: SRTT plus
+// a penalty that every lost or timed-out query adds (Config.Timeout each,
+// at most eight) and that halves every penaltyHalfLife, so an upstream
+// that drops queries falls behind the others at once and is tried again
+// once its penalty has faded.
+//
+// Health. An upstream is down after downAfter consecutive failures
+// (timeouts, SERVFAIL, refusals, socket errors; one name failing again and
+// again counts once, so a broken domain does not take its upstream out of
+// rotation), or after silentAfter consecutive lost queries of at least two
+// names with no reply at all in between (an outage is noticed within a few
+// RTOs, long before any query times out). A down upstream is ordered after
+// every upstream that is up, gets no retries, and is probed every
+// probeInterval until it gives a real answer; any real answer brings it
+// back up. An upstream is never removed: when every one is down, the best
+// still gets the first attempt of every lookup.
 
 const (
+	minRTO          = 50 * time.Millisecond
+	initialRTO      = 376 * time.Millisecond
+	maxPenalties    = 8
 	penaltyHalfLife = 2 * time.Second
-	downAfter       = 3 // consecutive failures that mark an upstream down
+	downAfter       = 3
+	silentAfter     = 8
 	probeInterval   = 500 * time.Millisecond
 )
 
+// upstreamEnv is what the upstreams of one Resolver share with it.
+type upstreamEnv struct {
+	clock   clock
+	timeout time.Duration // Config.Timeout: one attempt, and the largest RTO
+	udpSize uint16
+	stats   *counters
+	// changed is told, outside every lock, that u went down (err says
+	// why) or came back up.
+	changed func(u *upstream, up bool, err error)
+}
+
+// An upstream is one recursive resolver. Its methods are safe for
+// simultaneous use.
 type upstream struct {
 	addr string
-	lim  *rate.Limiter
+	env  *upstreamEnv
+	lim  *rate.Limiter // the pacer
 
 	mu        sync.Mutex    // protects the fields below
-	srtt      time.Duration // of replies (RFC 6298)
+	srtt      time.Duration // smoothed RTT of replies (RFC 6298); 0 until the first
 	rttvar    time.Duration
-	penalty   time.Duration // timeout penalty as of penaltyAt
+	backoff   time.Duration // RTO after lost queries (rtt_lost); 0 once a reply came
+	penalty   time.Duration // as of penaltyAt
 	penaltyAt time.Time
 	fails     int    // consecutive failures, of distinct names
 	failName  string // the name and type of the last failure
 	failType  uint16
+	losses    int    // queries lost since the last reply
+	lossName  string // the name of the first of them
+	lossNames bool   // whether they are of more than one name
 	down      bool
 	nextProbe time.Time
 
-	queries  atomic.Uint64
+	queries  atomic.Uint64 // sent, UDP and TCP, probes included
+	answers  atomic.Uint64 // replies with NOERROR or NXDOMAIN
+	lost     atomic.Uint64 // queries with no reply within their RTO
 	failures atomic.Uint64
 }
 
-// score is the upstream's SRTT plus its decayed timeout penalty: lower is
-// better. u.mu is held.
+// rto is the time to wait for a reply before the query counts as lost.
+func (u *upstream) rto() time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.rtoLocked()
+}
+
+func (u *upstream) rtoLocked() time.Duration {
+	d := initialRTO
+	if u.srtt > 0 {
+		d = u.srtt + 4*u.rttvar
+	}
+	return min(max(d, minRTO, u.backoff), u.env.timeout)
+}
+
+// score orders upstreams: SRTT plus the decayed penalty; lower is better.
 func (u *upstream) scoreLocked(now time.Time) time.Duration {
 	return u.srtt + decay(u.penalty, now.Sub(u.penaltyAt))
 }
@@ -65,21 +128,27 @@ func decay(p, age time.Duration) time.Duration {
 	return time.Duration(float64(p) * math.Exp2(-float64(age)/float64(penaltyHalfLife)))
 }
 
-// success records an answer after rtt. It reports whether the upstream
-// came back up.
-func (u *upstream) success(rtt time.Duration) (cameUp bool) {
+// penalizeLocked adds one penalty to the score.
+func (u *upstream) penalizeLocked(now time.Time) {
+	p := u.env.timeout
+	u.penalty = min(decay(u.penalty, now.Sub(u.penaltyAt))+p, maxPenalties*p)
+	u.penaltyAt = now
+}
+
+// replied records a reply (any reply to our question, SERVFAIL and
+// truncated ones included) that came rtt after its query left.
+func (u *upstream) replied(rtt time.Duration) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.srtt == 0 {
-		u.srtt, u.rttvar = rtt, rtt/2
+		u.srtt, u.rttvar = rtt, rtt/2 // RFC 6298 §2.2
 	} else {
-		u.rttvar += (abs(u.srtt-rtt) - u.rttvar) / 4
-		u.srtt += (rtt - u.srtt) / 8
+		u.rttvar += (abs(u.srtt-rtt) - u.rttvar) / 4 // β = 1/4
+		u.srtt += (rtt - u.srtt) / 8                 // α = 1/8
 	}
-	u.fails = 0
-	cameUp = u.down
-	u.down = false
-	return cameUp
+	u.srtt = max(u.srtt, time.Microsecond) // 0 means "no sample"
+	u.backoff = 0
+	u.losses, u.lossName, u.lossNames = 0, "", false
 }
 
 func abs(d time.Duration) time.Duration {
@@ -89,42 +158,113 @@ func abs(d time.Duration) time.Duration {
 	return d
 }
 
-// rto is u's retransmission timeout (RFC 6298 §2: SRTT + 4·RTTVAR), at
-// least minRTO and at most limit; limit until u has answered once.
-func (u *upstream) rto(limit time.Duration) time.Duration {
+// answered records a real answer (NOERROR or NXDOMAIN): the upstream is
+// healthy.
+func (u *upstream) answered() {
+	u.answers.Add(1)
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.srtt == 0 {
-		return limit
+	u.fails = 0
+	cameUp := u.down
+	u.down = false
+	u.mu.Unlock()
+	if cameUp {
+		u.env.changed(u, true, nil)
 	}
-	return min(max(u.srtt+4*u.rttvar, minRTO), limit)
 }
 
-// failure records a failed attempt; timeouts add penalty to the score. It
-// reports whether the upstream just went down.
-//
-// One broken name (its authoritative servers time out behind the
-// upstream) must not take the upstream out of rotation, so repeated
-// failures of the same name count once towards going down.
-func (u *upstream) failure(now time.Time, penalty time.Duration, name string, qtype uint16) (wentDown bool) {
-	u.failures.Add(1)
+// lostQuery records that a query for name, sent with the RTO orig, had no
+// reply within it.
+func (u *upstream) lostQuery(orig time.Duration, name string) {
+	u.lost.Add(1)
+	now := u.env.clock.Now()
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if penalty > 0 {
-		u.penalty = min(decay(u.penalty, now.Sub(u.penaltyAt))+penalty, 8*penalty)
-		u.penaltyAt = now
+	if u.backoff <= 2*orig {
+		u.backoff = min(2*orig, u.env.timeout)
 	}
-	if name != u.failName || u.fails == 0 {
+	u.penalizeLocked(now)
+	switch {
+	case u.losses == 0:
+		u.lossName = name
+	case name != u.lossName:
+		u.lossNames = true
+	}
+	u.losses++
+	wentDown := u.losses >= silentAfter && u.lossNames && u.markDownLocked(now)
+	u.mu.Unlock()
+	if wentDown {
+		u.env.changed(u, false, fmt.Errorf("%w: %d queries lost in a row", ErrTimeout, silentAfter))
+	}
+}
+
+// failed records a failed query for name and qtype; err says why
+// (ErrTimeout: no reply within Config.Timeout).
+func (u *upstream) failed(name string, qtype uint16, err error) {
+	u.failures.Add(1)
+	now := u.env.clock.Now()
+	u.mu.Lock()
+	if errors.Is(err, ErrTimeout) {
+		u.penalizeLocked(now)
+	}
+	if name != u.failName || u.failType != qtype || u.fails == 0 {
 		u.fails++
 	}
 	u.failName, u.failType = name, qtype
-	if u.fails >= downAfter && !u.down {
-		u.down = true
-		u.nextProbe = now.Add(probeInterval)
-		return true
+	wentDown := u.fails >= downAfter && u.markDownLocked(now)
+	u.mu.Unlock()
+	if wentDown {
+		u.env.changed(u, false, err)
 	}
-	return false
 }
+
+// markDownLocked marks u down and reports whether it was up.
+func (u *upstream) markDownLocked(now time.Time) bool {
+	if u.down {
+		return false
+	}
+	u.down = true
+	u.nextProbe = now.Add(probeInterval)
+	return true
+}
+
+func (u *upstream) isDown() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.down
+}
+
+// take takes one pacing token, waiting for it on the clock unless the
+// wait would end after deadline (if not zero): then it returns
+// ErrRateLimited and takes nothing.
+//
+// A token once reserved is never handed back (Reservation.Cancel can
+// restore more than it took when reservations interleave): take looks
+// before it reserves, and a query given up while waiting costs its token.
+// That can only keep the rate below the limit, never above it.
+func (u *upstream) take(ctx context.Context, deadline time.Time) error {
+	now := u.env.clock.Now()
+	if u.lim.AllowN(now, 1) {
+		return nil
+	}
+	// The wait for a token reserved now: (1 - tokens) / rate, tokens
+	// negative while others wait in line.
+	lack := 1 - u.lim.TokensAt(now)
+	if !deadline.IsZero() && now.Add(time.Duration(lack/float64(u.lim.Limit())*float64(time.Second))).After(deadline) {
+		return ErrRateLimited
+	}
+	res := u.lim.ReserveN(now, 1)
+	delay := res.DelayFrom(now)
+	if !res.OK() || !deadline.IsZero() && now.Add(delay).After(deadline) {
+		return ErrRateLimited // another took the place in line
+	}
+	u.env.stats.add(cRateLimitWaits, 1)
+	if err := sleep(ctx, u.env.clock, delay); err != nil {
+		return ErrRateLimited
+	}
+	return nil
+}
+
+// tryTake takes a pacing token if one is there now.
+func (u *upstream) tryTake() bool { return u.lim.AllowN(u.env.clock.Now(), 1) }
 
 // probeDue reports whether u is down and due for a probe, and if so
 // schedules the next one and returns the questions to probe with: the
@@ -144,14 +284,35 @@ func (u *upstream) probeDue(now time.Time) []dns.Question {
 	return qs
 }
 
+// probe queries u, if it is down and due, and brings it back up when it
+// gives a real answer (NOERROR or NXDOMAIN; SERVFAIL and REFUSED do not
+// count). Probes are paced like any query but never wait for a token.
+func (u *upstream) probe(ctx context.Context) {
+	for _, q := range u.probeDue(u.env.clock.Now()) {
+		if !u.tryTake() {
+			return
+		}
+		qctx, cancel := withTimeout(ctx, u.env.clock, min(u.env.timeout, time.Second))
+		msg, err := u.query(qctx, q.Name, q.Qtype, nil)
+		cancel()
+		if err == nil && usable(msg) {
+			return
+		}
+	}
+}
+
 func (u *upstream) stats() UpstreamStats {
-	now := time.Now()
+	now := u.env.clock.Now()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return UpstreamStats{
 		Addr:     u.addr,
-		SRTT:     u.scoreLocked(now),
+		SRTT:     u.srtt,
+		RTO:      u.rtoLocked(),
+		Score:    u.scoreLocked(now),
 		Queries:  u.queries.Load(),
+		Answers:  u.answers.Load(),
+		Lost:     u.lost.Load(),
 		Failures: u.failures.Load(),
 		Down:     u.down,
 	}
@@ -169,7 +330,7 @@ type upstreamSet struct {
 	fwd []forwardRule // longest zone first
 }
 
-func newUpstreamSet(cfg Config) (*upstreamSet, error) {
+func newUpstreamSet(cfg Config, env *upstreamEnv) (*upstreamSet, error) {
 	s := &upstreamSet{}
 	byAddr := map[string]*upstream{}
 	get := func(a string) (*upstream, error) {
@@ -182,6 +343,7 @@ func newUpstreamSet(cfg Config) (*upstreamSet, error) {
 		}
 		u := &upstream{
 			addr: addr,
+			env:  env,
 			lim:  rate.NewLimiter(rate.Limit(cfg.QPSPerUpstream), cfg.BurstPerUpstream),
 		}
 		byAddr[addr] = u
@@ -246,22 +408,23 @@ func (s *upstreamSet) forName(name string) []*upstream {
 	return s.def
 }
 
+// ranked is an upstream with its place in one lookup's order.
+type ranked struct {
+	u     *upstream
+	down  bool
+	score time.Duration
+}
+
 // order returns ups ordered for one lookup: upstreams that are up before
 // those that are down, each by score.
-func order(ups []*upstream, now time.Time) []*upstream {
-	type scored struct {
-		u     *upstream
-		down  bool
-		score time.Duration
-	}
-	var arr [8]scored
-	sc := arr[:0]
+func order(ups []*upstream, now time.Time) []ranked {
+	out := make([]ranked, 0, len(ups))
 	for _, u := range ups {
 		u.mu.Lock()
-		sc = append(sc, scored{u, u.down, u.scoreLocked(now)})
+		out = append(out, ranked{u, u.down, u.scoreLocked(now)})
 		u.mu.Unlock()
 	}
-	slices.SortStableFunc(sc, func(a, b scored) int {
+	slices.SortStableFunc(out, func(a, b ranked) int {
 		if a.down != b.down {
 			if a.down {
 				return 1
@@ -270,109 +433,28 @@ func order(ups []*upstream, now time.Time) []*upstream {
 		}
 		return cmp.Compare(a.score, b.score)
 	})
-	out := make([]*upstream, len(sc))
-	for i := range sc {
-		out[i] = sc[i].u
-	}
 	return out
-}
-
-// pace takes one query token from u, spilling over to another upstream
-// that is up and has a token right now when u has none. It waits for u's
-// token otherwise, unless that wait would pass ctx's deadline or
-// waitUntil (if not zero).
-//
-// A token once reserved is never handed back (Reservation.Cancel can
-// restore more than it took when reservations interleave): pace looks
-// before it reserves, and a query given up while waiting costs its token.
-// That can only keep the rate below the limit, never above it.
-func (r *Resolver) pace(ctx context.Context, u *upstream, others []*upstream, waitUntil time.Time) (*upstream, error) {
-	now := time.Now()
-	if u.lim.AllowN(now, 1) {
-		return u, nil
-	}
-	for _, o := range others {
-		if o == u {
-			continue
-		}
-		o.mu.Lock()
-		down := o.down
-		o.mu.Unlock()
-		if !down && o.lim.AllowN(now, 1) {
-			return o, nil
-		}
-	}
-	if dl, ok := ctx.Deadline(); ok && (waitUntil.IsZero() || dl.Before(waitUntil)) {
-		waitUntil = dl
-	}
-	// The wait for a token reserved now: (1 - tokens) / rate, tokens
-	// negative while others wait in line.
-	lack := 1 - u.lim.TokensAt(now)
-	if !waitUntil.IsZero() && now.Add(time.Duration(lack/float64(u.lim.Limit())*float64(time.Second))).After(waitUntil) {
-		return nil, ErrRateLimited
-	}
-	res := u.lim.ReserveN(now, 1)
-	delay := res.DelayFrom(now)
-	if !res.OK() || !waitUntil.IsZero() && now.Add(delay).After(waitUntil) {
-		return nil, ErrRateLimited // another took the place in line
-	}
-	r.stats.add(cRateLimitWaits, 1)
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return u, nil
-	case <-ctx.Done():
-		return nil, ErrRateLimited
-	}
 }
 
 // probeLoop re-probes upstreams that are down, so that their recovery is
 // noticed within a second even when no lookup goes their way.
 func (r *Resolver) probeLoop() {
-	tick := time.NewTicker(probeInterval / 2)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.base.Done():
-			return
-		case <-tick.C:
-		}
+	for sleep(r.base, r.clock, probeInterval/2) == nil {
 		for _, u := range r.upstreams.all {
-			r.probe(u)
+			u.probe(r.base)
 		}
 	}
 }
 
-// probe queries a down upstream, if it is due, and marks it up when it
-// gives a real answer (NOERROR or NXDOMAIN; SERVFAIL and REFUSED do not
-// count).
-func (r *Resolver) probe(u *upstream) {
-	for _, q := range u.probeDue(time.Now()) {
-		if !u.lim.Allow() {
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.base, min(r.cfg.Timeout, time.Second))
-		msg, rtt, err := r.exchange(ctx, u, q.Name, q.Qtype, nil)
-		cancel()
-		if err == nil && (msg.Rcode == dns.RcodeSuccess || msg.Rcode == dns.RcodeNameError) {
-			r.upstreamSucceeded(u, rtt)
-			return
-		}
-	}
-}
-
-func (r *Resolver) upstreamSucceeded(u *upstream, rtt time.Duration) {
-	if u.success(rtt) {
+// upstreamChanged logs an upstream going down or coming back up; its
+// recovery voids the failures remembered before.
+func (r *Resolver) upstreamChanged(u *upstream, up bool, err error) {
+	if up {
 		r.recoveries.Add(1)
 		r.logf("resolver: upstream up", "upstream", u.addr)
+		return
 	}
-}
-
-func (r *Resolver) upstreamFailed(u *upstream, penalty time.Duration, name string, qtype uint16, err error) {
-	if u.failure(time.Now(), penalty, name, qtype) {
-		r.logf("resolver: upstream down", "upstream", u.addr, "failures", downAfter, "err", err)
-	}
+	r.logf("resolver: upstream down", "upstream", u.addr, "err", err)
 }
 
 func (r *Resolver) logf(msg string, args ...any) {
