@@ -65,7 +65,8 @@ type lookup struct {
 type attempt struct {
 	u       *upstream       // where it went; the preferred upstream until it is sent
 	sent    chan<- *attempt // told when its query leaves, with rto set
-	rto     time.Duration   // its upstream's RTO when it left
+	sentAt  time.Time       // when its query left
+	rto     time.Duration   // its upstream's RTO then
 	replied atomic.Bool     // a reply (any) to its query arrived
 	ended   bool            // its result was received; resolve's goroutine only
 	counted bool            // its loss was recorded; resolve's goroutine only
@@ -158,7 +159,7 @@ func (l *lookup) onHedge() {
 	}
 	if !a.counted {
 		a.counted = true
-		a.u.lostQuery(a.rto, l.name)
+		a.u.lostQuery(a.sentAt, a.rto, l.name)
 	}
 	if l.retry() == retryLater && 2*l.delay < l.r.cfg.Timeout {
 		l.delay *= 2

@@ -93,7 +93,7 @@ func (u *upstream) exchange(ctx context.Context, name string, qtype uint16, a *a
 	}
 	start := u.env.clock.Now()
 	if a != nil {
-		a.rto = u.rto()
+		a.sentAt, a.rto = start, u.rto()
 		a.sent <- a
 	}
 	ctx, cancel := withTimeout(ctx, u.env.clock, u.env.timeout)
@@ -228,6 +228,7 @@ func (u *upstream) dial(ctx context.Context, network string) (conn net.Conn, don
 	if err != nil {
 		return nil, nil, netErr(ctx, err)
 	}
+	u.lastSent.Store(u.env.clock.Now().UnixNano())
 	u.queries.Add(1)
 	u.env.stats.add(cUpstreamQueries, 1)
 	return conn, func() { conn.Close() }, nil

@@ -665,10 +665,14 @@ func waitUp(t *testing.T, r *Resolver, clk *fakeClock, i ...int) {
 			t.Fatalf("recovered upstream still down after %v", d)
 		}
 		// The probe loop is idle when it sleeps; until then it waits
-		// for a probe. An answered probe is back well within 100ms of
-		// real time, so a probe still waiting then was dropped: its
-		// timeout is the earliest timer, and fires.
-		clk.waitTimerWithin(probeInterval/2, 100*time.Millisecond)
+		// for a probe. An answered probe is back well within 2s of real
+		// time, so a probe still waiting then was dropped (it left
+		// before the recovery): its timeout is the earliest timer, and
+		// fires.
+		clk.waitTimerWithin(probeInterval/2, 2*time.Second)
+		if !r.Stats().Upstreams[u].Down {
+			break
+		}
 		clk.fireNext(time.Time{})
 	}
 }

@@ -31,9 +31,11 @@ import (
 // is SRTT + 4·RTTVAR, at least minRTO (Unbound's RTT_MIN_TIMEOUT) and at
 // most Config.Timeout. An upstream never heard from has initialRTO
 // (Unbound's first RTO: RTTVAR 94ms). A query with no reply within its
-// RTO is lost: the RTO backs off to twice the one that query used, as
-// Unbound's rtt_lost does (doubling the original, not the current one, so
-// that many queries lost at once double it once), until the next reply.
+// RTO is lost. If no reply at all has come since it left, the RTO backs
+// off to twice the one that query used, as Unbound's rtt_lost does
+// (doubling the original, not the current one, so that many queries lost
+// at once double it once), until the next reply; a query lost while
+// others were answered is a lost packet and leaves the RTO alone.
 //
 // Score. The upstreams of a lookup are tried in order of score: SRTT plus
 // a penalty that every lost or timed-out query adds (Config.Timeout each,
@@ -44,12 +46,15 @@ import (
 // Health. An upstream is down after downAfter consecutive failures
 // (timeouts, SERVFAIL, refusals, socket errors; one name failing again and
 // again counts once, so a broken domain does not take its upstream out of
-// rotation), or after silentAfter consecutive lost queries of at least two
-// names with no reply at all in between (an outage is noticed within a few
-// RTOs, long before any query times out). A down upstream is ordered after
-// every upstream that is up, gets no retries, and is probed every
-// probeInterval until it gives a real answer; any real answer brings it
-// back up. An upstream is never removed: when every one is down, the best
+// rotation), or when it has been silent: silentAfter queries, of at least
+// two names, lost without any reply from it since the first of them left
+// (an outage is noticed within a few RTOs, long before any query times
+// out; losses among replies, however many at once, are loss, not
+// silence). A down upstream is ordered after
+// every upstream that is up and gets no retries. Any real answer brings it
+// back up: to the first attempts that still go to it when every upstream
+// is down, or to a probe, sent every probeInterval while no other query
+// has gone to it for that long. An upstream is never removed: when every one is down, the best
 // still gets the first attempt of every lookup.
 
 const (
@@ -89,12 +94,14 @@ type upstream struct {
 	fails     int    // consecutive failures, of distinct names
 	failName  string // the name and type of the last failure
 	failType  uint16
-	losses    int    // queries lost since the last reply
-	lossName  string // the name of the first of them
-	lossNames bool   // whether they are of more than one name
+	lastReply time.Time // when the last reply came
+	losses    int       // queries lost with no reply since they left
+	lossName  string    // the name of the first of them
+	lossNames bool      // whether they are of more than one name
 	down      bool
 	nextProbe time.Time
 
+	lastSent atomic.Int64  // clock's unix nanos when a query last left
 	queries  atomic.Uint64 // sent, UDP and TCP, probes included
 	answers  atomic.Uint64 // replies with NOERROR or NXDOMAIN
 	lost     atomic.Uint64 // queries with no reply within their RTO
@@ -148,6 +155,7 @@ func (u *upstream) replied(rtt time.Duration) {
 	}
 	u.srtt = max(u.srtt, time.Microsecond) // 0 means "no sample"
 	u.backoff = 0
+	u.lastReply = u.env.clock.Now()
 	u.losses, u.lossName, u.lossNames = 0, "", false
 }
 
@@ -172,16 +180,22 @@ func (u *upstream) answered() {
 	}
 }
 
-// lostQuery records that a query for name, sent with the RTO orig, had no
-// reply within it.
-func (u *upstream) lostQuery(orig time.Duration, name string) {
+// lostQuery records that a query for name, sent at sent with the RTO
+// orig, had no reply within it.
+func (u *upstream) lostQuery(sent time.Time, orig time.Duration, name string) {
 	u.lost.Add(1)
 	now := u.env.clock.Now()
 	u.mu.Lock()
+	u.penalizeLocked(now)
+	if u.lastReply.After(sent) {
+		// Replies came while it was out: the packet was lost, the
+		// upstream is neither slow nor silent.
+		u.mu.Unlock()
+		return
+	}
 	if u.backoff <= 2*orig {
 		u.backoff = min(2*orig, u.env.timeout)
 	}
-	u.penalizeLocked(now)
 	switch {
 	case u.losses == 0:
 		u.lossName = name
@@ -269,11 +283,16 @@ func (u *upstream) tryTake() bool { return u.lim.AllowN(u.env.clock.Now(), 1) }
 // probeDue reports whether u is down and due for a probe, and if so
 // schedules the next one and returns the questions to probe with: the
 // root NS, then the last question that failed (an upstream that only
-// serves a Forward zone may refuse the root).
+// serves a Forward zone may refuse the root). A query sent within the
+// last probeInterval, a lookup's, is as good as a probe.
 func (u *upstream) probeDue(now time.Time) []dns.Question {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if !u.down || now.Before(u.nextProbe) {
+		return nil
+	}
+	if sent := time.Unix(0, u.lastSent.Load()); now.Sub(sent) < probeInterval {
+		u.nextProbe = sent.Add(probeInterval)
 		return nil
 	}
 	u.nextProbe = now.Add(probeInterval)
@@ -286,16 +305,15 @@ func (u *upstream) probeDue(now time.Time) []dns.Question {
 
 // probe queries u, if it is down and due, and brings it back up when it
 // gives a real answer (NOERROR or NXDOMAIN; SERVFAIL and REFUSED do not
-// count). Probes are paced like any query but never wait for a token.
+// count). The second question is only asked when the first got a reply.
+// Probes are paced like any query but never wait for a token.
 func (u *upstream) probe(ctx context.Context) {
 	for _, q := range u.probeDue(u.env.clock.Now()) {
 		if !u.tryTake() {
 			return
 		}
-		qctx, cancel := withTimeout(ctx, u.env.clock, min(u.env.timeout, time.Second))
-		msg, err := u.query(qctx, q.Name, q.Qtype, nil)
-		cancel()
-		if err == nil && usable(msg) {
+		_, err := u.query(ctx, q.Name, q.Qtype, nil)
+		if err == nil || errors.Is(err, ErrTimeout) || errors.Is(err, ErrClosed) {
 			return
 		}
 	}
@@ -437,12 +455,18 @@ func order(ups []*upstream, now time.Time) []ranked {
 }
 
 // probeLoop re-probes upstreams that are down, so that their recovery is
-// noticed within a second even when no lookup goes their way.
+// noticed within a second even when no lookup goes their way. Upstreams
+// are probed side by side: one that drops the probe does not hold up the
+// others'.
 func (r *Resolver) probeLoop() {
+	var wg sync.WaitGroup
 	for sleep(r.base, r.clock, probeInterval/2) == nil {
 		for _, u := range r.upstreams.all {
-			u.probe(r.base)
+			if u.isDown() {
+				wg.Go(func() { u.probe(r.base) })
+			}
 		}
+		wg.Wait()
 	}
 }
 
