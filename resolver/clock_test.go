@@ -185,21 +185,34 @@ func (c *fakeClock) runUntil(cond func() bool) {
 			c.mu.Unlock()
 		}
 		if !c.fireNext(time.Time{}) {
-			c.waitChange(gen, cond)
+			c.waitChange(gen, settleTime) // no timer: wait for one, checking cond
 		}
 	}
 }
 
-// waitChange waits until the timers change from generation gen or cond
-// holds (checked every settleTime).
-func (c *fakeClock) waitChange(gen int, cond func() bool) {
-	for {
+// state returns the timers' generation, and whether a timer of duration
+// d is pending.
+func (c *fakeClock) state(d time.Duration) (gen int, pending bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen, c.pendingLocked(d)
+}
+
+// waitChange waits, in real time but without sleeping, up to limit until
+// the timers change from generation gen, and reports whether they did.
+func (c *fakeClock) waitChange(gen int, limit time.Duration) bool {
+	expired := false
+	stop := time.AfterFunc(limit, func() {
 		c.mu.Lock()
-		changed := c.gen != gen
+		expired = true
+		c.changed.Broadcast()
 		c.mu.Unlock()
-		if changed || cond() {
-			return
-		}
-		time.Sleep(settleTime)
+	})
+	defer stop.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.gen == gen && !expired {
+		c.changed.Wait()
 	}
+	return c.gen != gen
 }

@@ -333,7 +333,7 @@ func TestPacing(t *testing.T) {
 		c.clock = realClock{} // pacing against the server's own count per second
 	})
 	srv.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
-	const n = 600
+	const n = 300
 	start := time.Now()
 	var wg sync.WaitGroup
 	var failed atomic.Int32
@@ -655,7 +655,7 @@ func TestPrefetch(t *testing.T) {
 // waitUp moves the clock on, probe by probe, until r's upstream i (the
 // first if not given) is back up: recovery must be seen within a second.
 // Lookups must be over; the probe loop is then the only thing waiting on
-// the clock, and it is idle when it sleeps between rounds.
+// the clock.
 func waitUp(t *testing.T, r *Resolver, clk *fakeClock, i ...int) {
 	t.Helper()
 	u := append(i, 0)[0]
@@ -664,16 +664,17 @@ func waitUp(t *testing.T, r *Resolver, clk *fakeClock, i ...int) {
 		if d := clk.Now().Sub(start); d > time.Second {
 			t.Fatalf("recovered upstream still down after %v", d)
 		}
-		// The probe loop is idle when it sleeps; until then it waits
-		// for a probe. An answered probe is back well within 2s of real
-		// time, so a probe still waiting then was dropped (it left
-		// before the recovery): its timeout is the earliest timer, and
-		// fires.
-		clk.waitTimerWithin(probeInterval/2, 2*time.Second)
-		if !r.Stats().Upstreams[u].Down {
-			break
+		gen, idle := clk.state(probeInterval / 2)
+		switch {
+		case idle: // the probe loop sleeps: wake it
+			clk.fireNext(time.Time{})
+		case !clk.waitChange(gen, 2*time.Second):
+			// It waits for a probe, and nothing has happened for 2s
+			// of real time, far longer than an answer takes: the
+			// probe left before the recovery and was dropped. Its
+			// timeout is the earliest timer.
+			clk.fireNext(time.Time{})
 		}
-		clk.fireNext(time.Time{})
 	}
 }
 

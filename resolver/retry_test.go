@@ -341,6 +341,7 @@ func TestLossyUpstreamAvoided(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				if _, err := r.Lookup(context.Background(), fmt.Sprintf("l%d-%d.wild.example", w, i), dns.TypeA); err != nil {
+					t.Log(err)
 					failed.Add(1)
 				}
 			}
