@@ -26,9 +26,12 @@ import (
 // down, a retry helps no one: there is none. A retry
 // the budget refuses is asked for again when the hedge timer fires next,
 // at twice the delay, so a lookup refused once can still retry later. No
-// attempt starts, or waits for a pacing token, later than 2·Config.Timeout
-// after the lookup began; each ends at the latest Config.Timeout after its
-// query left.
+// retry starts, or waits for a pacing token, later than 2·Config.Timeout
+// after the first query left; each attempt ends at the latest
+// Config.Timeout after its query left. The first query may wait for its
+// pacing token up to 2·Config.Timeout, or up to the first caller's
+// deadline if that is later: a patient first caller lets it wait longer,
+// an impatient one never cuts the wait short for the others.
 //
 // When the preferred upstream has no pacing token, an attempt spills over
 // to another upstream that is up, has a token now and is about as good
@@ -43,7 +46,9 @@ type lookup struct {
 	name     string
 	qtype    uint16
 	ups      []ranked
-	deadline time.Time // no attempt starts after it
+	deadline time.Time // no retry starts after it
+	paceFor  time.Time // how long the first attempt may wait for a token
+	sentAny  bool      // a query has left
 	flight   *flight
 
 	started, outstanding int
@@ -81,12 +86,15 @@ type flight struct {
 
 // resolve runs the attempts for one lookup and returns a NOERROR or
 // NXDOMAIN reply, or the error of the last attempt that failed.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *flight) (*dns.Msg, error) {
+// waitUntil, if later than the usual bound, is how long the first query
+// may wait for a pacing token.
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *flight, waitUntil time.Time) (*dns.Msg, error) {
 	ctx, cancel := context.WithCancel(ctx)
+	now := r.clock.Now()
 	l := &lookup{
 		r: r, ctx: ctx, name: name, qtype: qtype, flight: f,
-		ups:       order(r.upstreams.forName(name), r.clock.Now()),
-		deadline:  r.clock.Now().Add(2 * r.cfg.Timeout),
+		ups:       order(r.upstreams.forName(name), now),
+		deadline:  now.Add(2 * r.cfg.Timeout),
 		sent:      make(chan *attempt, r.cfg.Attempts),
 		done:      make(chan *attempt, r.cfg.Attempts),
 		hedge:     make(chan struct{}, 1),
@@ -95,11 +103,19 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 	defer l.workers.Wait() // after cancel (defers run last first): attempts end at once
 	defer cancel()
 	defer func() { l.stopHedge() }()
+	l.paceFor = l.deadline
+	if waitUntil.After(l.paceFor) {
+		l.paceFor = waitUntil
+	}
 
 	l.start(0)
 	for l.outstanding > 0 {
 		select {
 		case a := <-l.sent:
+			if !l.sentAny {
+				l.sentAny = true
+				l.deadline = a.sentAt.Add(2 * r.cfg.Timeout)
+			}
 			l.newest, l.delay = a, a.rto
 			l.armHedge()
 		case <-l.hedge:
@@ -123,7 +139,9 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 			if a.u != nil && !errors.Is(a.err, ErrTimeout) && !errors.Is(a.err, ErrRateLimited) {
 				l.failedOn = append(l.failedOn, a.u)
 			}
-			if l.outstanding == 0 {
+			if l.outstanding == 0 && a.u != nil {
+				// (An attempt paced out gets no retry: the token
+				// would come too late for any.)
 				l.retry()
 			}
 		}
@@ -214,6 +232,10 @@ func (l *lookup) nextUp() (int, bool) {
 // earlier attempts.
 func (l *lookup) start(i int) {
 	retry := l.started > 0
+	until := l.deadline
+	if !retry {
+		until = l.paceFor
+	}
 	l.started++
 	l.outstanding++
 	l.next = i + 1
@@ -221,7 +243,7 @@ func (l *lookup) start(i int) {
 	l.workers.Add(1)
 	go func() {
 		defer l.workers.Done()
-		u, err := l.pace(i)
+		u, err := l.pace(i, until)
 		if err != nil {
 			a.u, a.err = nil, err // paced out: nothing sent
 			l.done <- a
@@ -240,8 +262,9 @@ func (l *lookup) start(i int) {
 }
 
 // pace takes a pacing token for an attempt preferring ups[i] (see the
-// comment at the top) and returns the upstream it is for.
-func (l *lookup) pace(i int) (*upstream, error) {
+// comment at the top), waiting for it no later than until, and returns the
+// upstream it is for.
+func (l *lookup) pace(i int, until time.Time) (*upstream, error) {
 	p := l.ups[i]
 	if p.u.tryTake() {
 		return p.u, nil
@@ -251,5 +274,5 @@ func (l *lookup) pace(i int) (*upstream, error) {
 			return o.u, nil
 		}
 	}
-	return p.u, p.u.take(l.ctx, l.deadline)
+	return p.u, p.u.take(l.ctx, until)
 }

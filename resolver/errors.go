@@ -14,7 +14,8 @@ import (
 // and the lookup tried again later. ErrBadName is permanent: the name can
 // never resolve, so the mail should bounce.
 var (
-	// ErrTimeout: no upstream answered within Config.Timeout on any attempt.
+	// ErrTimeout: no upstream answered within Config.Timeout on any
+	// attempt, or the caller's deadline passed while queries were out.
 	ErrTimeout = errors.New("resolver: timeout")
 	// ErrServerFailure: the upstream answered SERVFAIL (RFC 1035), or a
 	// SERVFAIL was remembered for Config.FailureTTL (RFC 9520).
@@ -30,8 +31,10 @@ var (
 	ErrUnexpectedRcode = errors.New("resolver: unexpected rcode")
 	// ErrMalformed: the reply could not be parsed, or was too large.
 	ErrMalformed = errors.New("resolver: malformed reply")
-	// ErrRateLimited: waiting for the upstream's pacing budget would have
-	// gone past the caller's deadline, so no query was sent.
+	// ErrRateLimited: no query was sent in time because of pacing: the
+	// caller's deadline passed while the shared resolution still waited
+	// for a token, or the token would come after the resolution's own
+	// time (2·Config.Timeout). Never remembered as a failure.
 	ErrRateLimited = errors.New("resolver: upstream rate limit reached before deadline")
 	// ErrNetwork: a socket error (connection refused, unreachable, ...).
 	ErrNetwork = errors.New("resolver: network error")

@@ -373,7 +373,8 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 		if e := r.cache.get(k); e != nil && e.freshAt(r.clock.Now().UnixNano()) {
 			return e.ans, nil
 		}
-		return r.resolveAndStore(k, qtype)
+		waitUntil, _ := ctx.Deadline()
+		return r.resolveAndStore(k, qtype, waitUntil)
 	})
 	select {
 	case res := <-ch:
@@ -448,9 +449,11 @@ func (r *Resolver) staleAnswer(e *entry, now time.Time) *Answer {
 }
 
 // resolveAndStore is the shared work for one key: resolve on the
-// Resolver's own time, never on any one caller's deadline (a caller that
-// gives up returns alone), and store the outcome.
-func (r *Resolver) resolveAndStore(k string, qtype uint16) (*Answer, error) {
+// Resolver's own time, never cut short by any one caller's deadline (a
+// caller that gives up returns alone), and store the outcome. waitUntil,
+// the first caller's deadline, may only let the first query wait longer
+// for its pacing token (see resolve).
+func (r *Resolver) resolveAndStore(k string, qtype uint16, waitUntil time.Time) (*Answer, error) {
 	if !r.enter() {
 		return nil, &LookupError{Name: keyName(k), Type: qtype, Err: ErrClosed}
 	}
@@ -459,7 +462,7 @@ func (r *Resolver) resolveAndStore(k string, qtype uint16) (*Answer, error) {
 	r.flights.Store(k, f)
 	defer r.flights.CompareAndDelete(k, f)
 	name := keyName(k)
-	msg, err := r.resolve(r.base, name, qtype, f)
+	msg, err := r.resolve(r.base, name, qtype, f, waitUntil)
 	now := r.clock.Now()
 	if err != nil {
 		// Remember what the upstreams said (RFC 9520), not our own
@@ -501,7 +504,7 @@ func (r *Resolver) maybePrefetch(e *entry, now time.Time) {
 	k := e.key
 	started := r.goFunc(func() {
 		defer r.prefetching.Add(-1)
-		r.group.Do(k, func() (any, error) { return r.resolveAndStore(k, ans.Type) })
+		r.group.Do(k, func() (any, error) { return r.resolveAndStore(k, ans.Type, time.Time{}) })
 	})
 	if !started {
 		r.prefetching.Add(-1)
