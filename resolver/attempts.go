@@ -23,9 +23,10 @@ import (
 // SERVFAIL, a refusal, a socket error: asking it again would only add
 // load; a query lost or timed out may be asked again), within
 // Config.Attempts and the retry budget (budget.go). When every upstream is
-// down, a retry helps no one: there is none. A retry
-// the budget refuses is asked for again when the hedge timer fires next,
-// at twice the delay, so a lookup refused once can still retry later. No
+// down, a retry helps no one: there is none. A retry the budget refuses
+// is asked for again after twice the last delay, while the lookup has
+// time, even when no attempt is left waiting: a lookup refused once (many
+// losses at once, a cold start) can still retry later. No
 // retry starts, or waits for a pacing token, later than 2·Config.Timeout
 // after the first query left; each attempt ends at the latest
 // Config.Timeout after its query left. The first query may wait for its
@@ -55,6 +56,7 @@ type lookup struct {
 	next                 int      // index in ups of the next retry's upstream
 	newest               *attempt // the attempt the hedge timer is for
 	delay                time.Duration
+	waiting              bool // the hedge timer is set to ask the budget again
 	stopHedge            func() bool
 	last                 *attempt // the last attempt that failed
 	lastErr              error
@@ -109,7 +111,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 	}
 
 	l.start(0)
-	for l.outstanding > 0 {
+	for l.outstanding > 0 || l.waiting {
 		select {
 		case a := <-l.sent:
 			if !l.sentAny {
@@ -139,10 +141,10 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 			if a.u != nil && !errors.Is(a.err, ErrTimeout) && !errors.Is(a.err, ErrRateLimited) {
 				l.failedOn = append(l.failedOn, a.u)
 			}
-			if l.outstanding == 0 && a.u != nil {
+			if l.outstanding == 0 && a.u != nil && l.retry() == retryLater {
 				// (An attempt paced out gets no retry: the token
 				// would come too late for any.)
-				l.retry()
+				l.askLater()
 			}
 		}
 	}
@@ -169,20 +171,33 @@ func (l *lookup) armHedge() {
 }
 
 // onHedge handles the hedge timer: the newest attempt has had no reply
-// for its RTO, so its query counts as lost and a retry may start.
+// for its RTO, so its query counts as lost and a retry may start; or the
+// budget is to be asked again.
 func (l *lookup) onHedge() {
-	a := l.newest
-	if a == nil || a.ended || a.replied.Load() {
-		return // it failed (a retry was asked for then) or is on its way
+	l.waiting = false
+	if a := l.newest; l.outstanding > 0 {
+		if a == nil || a.ended || a.replied.Load() {
+			return // it failed (a retry was asked for then) or is on its way
+		}
+		if !a.counted {
+			a.counted = true
+			a.u.lostQuery(a.sentAt, a.rto, l.name)
+		}
 	}
-	if !a.counted {
-		a.counted = true
-		a.u.lostQuery(a.sentAt, a.rto, l.name)
+	if l.retry() == retryLater {
+		l.askLater()
 	}
-	if l.retry() == retryLater && 2*l.delay < l.r.cfg.Timeout {
-		l.delay *= 2
-		l.armHedge()
+}
+
+// askLater sets the hedge timer to ask the budget again after twice the
+// last delay, if that is within the lookup's time.
+func (l *lookup) askLater() {
+	l.delay = max(2*l.delay, minRTO)
+	if l.r.clock.Now().Add(l.delay).After(l.deadline) {
+		return
 	}
+	l.waiting = true
+	l.armHedge()
 }
 
 type retryOutcome int
