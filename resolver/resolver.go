@@ -87,11 +87,12 @@ type Config struct {
 	// including a TCP retry after a truncated reply. Default 2s. An
 	// attempt with no reply within the upstream's retransmission timeout
 	// (RTO: SRTT + 4·RTTVAR as RFC 6298 computes it, at least 50ms, 376ms
-	// for an upstream never heard from, doubled after each lost query
-	// until the next reply) is hedged: the next attempt starts while the
-	// first still waits, and the first real answer wins. A shared
-	// resolution starts no attempt later than 2·Timeout after it began,
-	// whatever its callers' deadlines.
+	// for an upstream never heard from, doubled while queries go
+	// unanswered) is hedged: the next attempt starts while the first still
+	// waits, and the first real answer wins. A shared resolution starts no
+	// retry later than 2·Timeout after its first query left, whatever its
+	// callers' deadlines; its first query waits for a pacing token for up
+	// to 2·Timeout, or until the first caller's deadline if that is later.
 	Timeout time.Duration
 
 	// Attempts is the most queries one lookup may make, the first

@@ -21,7 +21,9 @@ type statsCollector struct {
 
 	upstreamQueries  *prometheus.Desc
 	upstreamFailures *prometheus.Desc
+	upstreamLost     *prometheus.Desc
 	upstreamSRTT     *prometheus.Desc
+	upstreamRTO      *prometheus.Desc
 	upstreamDown     *prometheus.Desc
 }
 
@@ -52,7 +54,7 @@ func newStatsCollector(stats func() resolver.Stats) *statsCollector {
 				func(s *resolver.Stats) uint64 { return s.Coalesced }),
 			counter("stale_served_total", "Expired answers served because resolution failed (RFC 8767).",
 				func(s *resolver.Stats) uint64 { return s.StaleServed }),
-			counter("retries_total", "Attempts after the first within one lookup.",
+			counter("retries_total", "Attempts after the first within one lookup, hedges included.",
 				func(s *resolver.Stats) uint64 { return s.Retries }),
 			counter("retries_denied_total", "Retries refused by the retry budget.",
 				func(s *resolver.Stats) uint64 { return s.RetriesDenied }),
@@ -71,10 +73,14 @@ func newStatsCollector(stats func() resolver.Stats) *statsCollector {
 			"Queries sent to the upstream (UDP and TCP, health probes included).", up, nil),
 		upstreamFailures: prometheus.NewDesc("maildns_upstream_failures_total",
 			"Timeouts, network errors, malformed replies and refusals from the upstream.", up, nil),
+		upstreamLost: prometheus.NewDesc("maildns_upstream_lost_total",
+			"Queries to the upstream with no reply within its retransmission timeout (most answered by a hedge).", up, nil),
 		upstreamSRTT: prometheus.NewDesc("maildns_upstream_srtt_seconds",
-			"Smoothed round-trip time of the upstream, timeouts included as penalties.", up, nil),
+			"Smoothed round-trip time of the upstream's replies (RFC 6298).", up, nil),
+		upstreamRTO: prometheus.NewDesc("maildns_upstream_rto_seconds",
+			"Retransmission timeout of the upstream: how long a query waits before it is hedged.", up, nil),
 		upstreamDown: prometheus.NewDesc("maildns_upstream_down",
-			"1 while the upstream is avoided after consecutive failures, else 0.", up, nil),
+			"1 while the upstream is down (consecutive failures, or silent), else 0.", up, nil),
 	}
 }
 
@@ -85,7 +91,9 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- c.upstreamQueries
 	ch <- c.upstreamFailures
+	ch <- c.upstreamLost
 	ch <- c.upstreamSRTT
+	ch <- c.upstreamRTO
 	ch <- c.upstreamDown
 }
 
@@ -98,7 +106,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, u := range s.Upstreams {
 		ch <- prometheus.MustNewConstMetric(c.upstreamQueries, prometheus.CounterValue, float64(u.Queries), u.Addr)
 		ch <- prometheus.MustNewConstMetric(c.upstreamFailures, prometheus.CounterValue, float64(u.Failures), u.Addr)
+		ch <- prometheus.MustNewConstMetric(c.upstreamLost, prometheus.CounterValue, float64(u.Lost), u.Addr)
 		ch <- prometheus.MustNewConstMetric(c.upstreamSRTT, prometheus.GaugeValue, u.SRTT.Seconds(), u.Addr)
+		ch <- prometheus.MustNewConstMetric(c.upstreamRTO, prometheus.GaugeValue, u.RTO.Seconds(), u.Addr)
 		down := 0.0
 		if u.Down {
 			down = 1

@@ -217,7 +217,7 @@ func printStats(w io.Writer, s resolver.Stats) {
 		if u.Down {
 			state = "down"
 		}
-		fmt.Fprintf(w, "stats: upstream %s: %d queries, %d failures, srtt %s, %s\n",
-			u.Addr, u.Queries, u.Failures, u.SRTT.Round(time.Microsecond), state)
+		fmt.Fprintf(w, "stats: upstream %s: %d queries, %d lost, %d failures, srtt %s, rto %s, %s\n",
+			u.Addr, u.Queries, u.Lost, u.Failures, u.SRTT.Round(time.Microsecond), u.RTO, state)
 	}
 }
