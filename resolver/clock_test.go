@@ -102,15 +102,14 @@ func (c *fakeClock) fireNext(limit time.Time) bool {
 	return true
 }
 
-// pending reports whether a timer of duration d is waiting.
+// pendingLocked reports whether a timer of duration d is waiting.
 func (c *fakeClock) pendingLocked(d time.Duration) bool {
 	return slices.ContainsFunc(c.timers, func(t *fakeTimer) bool { return t.d == d })
 }
 
-// waitTimerWithin waits, in real time but without sleeping, up to limit
-// until a timer of duration d is pending (the code under test is waiting
-// for it), and reports whether one is.
-func (c *fakeClock) waitTimerWithin(d, limit time.Duration) bool {
+// waitFor waits, in real time but without sleeping, up to limit until
+// ok holds (it is called with c.mu held), and reports whether it does.
+func (c *fakeClock) waitFor(limit time.Duration, ok func() bool) bool {
 	expired := false
 	stop := time.AfterFunc(limit, func() {
 		c.mu.Lock()
@@ -121,13 +120,17 @@ func (c *fakeClock) waitTimerWithin(d, limit time.Duration) bool {
 	defer stop.Stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for !c.pendingLocked(d) {
-		if expired {
-			return false
-		}
+	for !ok() && !expired {
 		c.changed.Wait()
 	}
-	return true
+	return ok()
+}
+
+// waitTimerWithin waits up to limit until a timer of duration d is
+// pending (the code under test is waiting for it), and reports whether one
+// is.
+func (c *fakeClock) waitTimerWithin(d, limit time.Duration) bool {
+	return c.waitFor(limit, func() bool { return c.pendingLocked(d) })
 }
 
 // waitTimer is waitTimerWithin with a limit of 10s, failing the test when
@@ -147,35 +150,23 @@ const settleTime = time.Millisecond
 
 // run calls f and, until it returns, drives the clock: each time the
 // timers have been left alone for settleTime, it fires the earliest one.
-// Use it for code that waits on the clock, such as lookups whose queries
-// are dropped.
+// A reply from a server races the clock, so use it only where nothing but
+// the clock can end a wait: every query dropped.
 func (c *fakeClock) run(f func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		f()
 	}()
-	c.runUntil(func() bool {
-		select {
-		case <-done:
-			return true
-		default:
-			return false
-		}
-	})
-}
-
-// runUntil drives the clock, as run does, until cond holds; cond is
-// checked between timers, in real time, while the clock stands still.
-func (c *fakeClock) runUntil(cond func() bool) {
 	for {
 		c.mu.Lock()
 		gen := c.gen
 		c.mu.Unlock()
-		quietSince := time.Now()
-		for time.Since(quietSince) < settleTime {
-			if cond() {
+		for quietSince := time.Now(); time.Since(quietSince) < settleTime; {
+			select {
+			case <-done:
 				return
+			default:
 			}
 			runtime.Gosched()
 			c.mu.Lock()
@@ -185,7 +176,7 @@ func (c *fakeClock) runUntil(cond func() bool) {
 			c.mu.Unlock()
 		}
 		if !c.fireNext(time.Time{}) {
-			c.waitChange(gen, settleTime) // no timer: wait for one, checking cond
+			c.waitChange(gen, settleTime) // no timer yet: wait for one
 		}
 	}
 }
@@ -198,21 +189,8 @@ func (c *fakeClock) state(d time.Duration) (gen int, pending bool) {
 	return c.gen, c.pendingLocked(d)
 }
 
-// waitChange waits, in real time but without sleeping, up to limit until
-// the timers change from generation gen, and reports whether they did.
+// waitChange waits up to limit until the timers change from generation
+// gen, and reports whether they did.
 func (c *fakeClock) waitChange(gen int, limit time.Duration) bool {
-	expired := false
-	stop := time.AfterFunc(limit, func() {
-		c.mu.Lock()
-		expired = true
-		c.changed.Broadcast()
-		c.mu.Unlock()
-	})
-	defer stop.Stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.gen == gen && !expired {
-		c.changed.Wait()
-	}
-	return c.gen != gen
+	return c.waitFor(limit, func() bool { return c.gen != gen })
 }

@@ -32,9 +32,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); ret
 // (no reply within Config.Timeout), ErrNetwork, ErrMalformed, ErrBadName,
 // ErrRateLimited (no token for the TCP retry), or ErrClosed when ctx was
 // cancelled. It records on u what the outcome says about the upstream;
-// a query cut short by ctx says nothing. a, if not nil, is the lookup's
-// attempt this query is: it is told when the query leaves and when a reply
-// arrives.
+// a query cut short by ctx says nothing. a is the lookup's attempt this
+// query is: it is told when the query leaves and when a reply arrives; nil
+// for a probe.
 func (u *upstream) query(ctx context.Context, name string, qtype uint16, a *attempt) (*dns.Msg, error) {
 	msg, err := u.exchange(ctx, name, qtype, a)
 	if ctx.Err() != nil {
@@ -66,6 +66,13 @@ func (u *upstream) query(ctx context.Context, name string, qtype uint16, a *atte
 		return nil, err
 	case errors.Is(err, ErrTimeout):
 		u.env.stats.add(cTimeouts, 1)
+	}
+	if a == nil {
+		// A probe of an upstream that is down: its failure is counted,
+		// and changes nothing (it must not become the question the next
+		// probe asks).
+		u.failures.Add(1)
+		return nil, err
 	}
 	u.failed(name, qtype, err)
 	return nil, err

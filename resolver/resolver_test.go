@@ -654,16 +654,21 @@ func TestPrefetch(t *testing.T) {
 
 // waitUp moves the clock on, probe by probe, until r's upstream i (the
 // first if not given) is back up: recovery must be seen within a second.
-// Lookups must be over; the probe loop is then the only thing waiting on
-// the clock.
 func waitUp(t *testing.T, r *Resolver, clk *fakeClock, i ...int) {
 	t.Helper()
 	u := append(i, 0)[0]
 	start := clk.Now()
-	for r.Stats().Upstreams[u].Down {
-		if d := clk.Now().Sub(start); d > time.Second {
-			t.Fatalf("recovered upstream still down after %v", d)
-		}
+	probeRounds(clk, func() bool { return !r.Stats().Upstreams[u].Down || clk.Now().Sub(start) > time.Second })
+	if r.Stats().Upstreams[u].Down {
+		t.Fatalf("recovered upstream still down after %v: %+v", clk.Now().Sub(start), r.Stats().Upstreams[u])
+	}
+}
+
+// probeRounds moves the clock on, probe by probe, until done holds.
+// Lookups must be over: the probe loop is then the only thing waiting on
+// the clock.
+func probeRounds(clk *fakeClock, done func() bool) {
+	for !done() {
 		gen, idle := clk.state(probeInterval / 2)
 		switch {
 		case idle: // the probe loop sleeps: wake it
@@ -671,8 +676,7 @@ func waitUp(t *testing.T, r *Resolver, clk *fakeClock, i ...int) {
 		case !clk.waitChange(gen, 2*time.Second):
 			// It waits for a probe, and nothing has happened for 2s
 			// of real time, far longer than an answer takes: the
-			// probe left before the recovery and was dropped. Its
-			// timeout is the earliest timer.
+			// probe was dropped. Its timeout is the earliest timer.
 			clk.fireNext(time.Time{})
 		}
 	}

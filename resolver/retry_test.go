@@ -296,23 +296,12 @@ func TestLossRetriedInFull(t *testing.T) {
 	}
 	srv.SetFault("*", dnstest.Fault{DropRate: 0.2})
 	const workers, each = 64, 16
-	var failed atomic.Int32
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range each {
-				if _, err := r.Lookup(context.Background(), fmt.Sprintf("l%d-%d.wild.example", w, i), dns.TypeA); err != nil {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	failed := lookupMany(t, r, workers, each)
 	s := r.Stats()
-	t.Logf("%d lookups, %d failed; retries %d, refused %d; %+v", workers*each, failed.Load(), s.Retries, s.RetriesDenied, s.Upstreams[0])
+	t.Logf("%d lookups, %d failed; retries %d, refused %d; %+v", workers*each, failed, s.Retries, s.RetriesDenied, s.Upstreams[0])
 	// 0.2^6 of the lookups lose every attempt: 0.07 expected here.
-	if failed.Load() > 1 {
-		t.Errorf("%d of %d lookups failed under 20%% loss", failed.Load(), workers*each)
+	if failed > 1 {
+		t.Errorf("%d of %d lookups failed under 20%% loss", failed, workers*each)
 	}
 	if s.Upstreams[0].Down {
 		t.Error("random loss took the upstream down")
@@ -335,6 +324,23 @@ func TestLossyUpstreamAvoided(t *testing.T) {
 	lossy.SetFault("*", dnstest.Fault{DropRate: 0.5})
 	r := mustNew(t, Config{Upstreams: addrs, Timeout: time.Second})
 	const workers, each = 16, 125
+	failed := lookupMany(t, r, workers, each)
+	var total int64
+	for _, s := range srvs {
+		total += s.Queries()
+	}
+	t.Logf("queries: lossy %d of %d; %+v", lossy.Queries(), total, r.Stats().Upstreams)
+	if failed != 0 {
+		t.Errorf("%d of %d lookups failed", failed, workers*each)
+	}
+	if share := float64(lossy.Queries()) / float64(total); share > 0.05 {
+		t.Errorf("the lossy upstream got %.1f%% of the queries", share*100)
+	}
+}
+
+// lookupMany looks up workers×each names below wild.example, workers at a
+// time, and returns how many lookups failed (each failure is logged).
+func lookupMany(t *testing.T, r *Resolver, workers, each int) int {
 	var failed atomic.Int32
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -348,15 +354,29 @@ func TestLossyUpstreamAvoided(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	var total int64
-	for _, s := range srvs {
-		total += s.Queries()
-	}
-	t.Logf("queries: lossy %d of %d; %+v", lossy.Queries(), total, r.Stats().Upstreams)
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d lookups failed", failed.Load(), workers*each)
-	}
-	if share := float64(lossy.Queries()) / float64(total); share > 0.05 {
-		t.Errorf("the lossy upstream got %.1f%% of the queries", share*100)
-	}
+	return int(failed.Load())
+}
+
+// TestProbeKeepsItsQuestion: an upstream that refuses the root (it only
+// serves some zones) is probed with the last question that failed, every
+// round, however often the root is refused.
+func TestProbeKeepsItsQuestion(t *testing.T) {
+	r, srv, clk := setup(t, func(c *Config) { c.Timeout = 20 * time.Millisecond }) // the root is outside its zones: REFUSED
+	srv.SetFault("*", dnstest.Fault{Drop: true})
+	clk.run(func() {
+		for i := range 5 {
+			r.Lookup(context.Background(), fmt.Sprintf("h%d.example", i), dns.TypeA)
+		}
+	})
+	// Rounds of probes that fail, the root refused, the question dropped.
+	srv.SetFault("*", dnstest.Fault{Drop: true})
+	srv.SetFault(".", dnstest.Fault{Rcode: dns.RcodeRefused})
+	end := clk.Now().Add(2 * time.Second)
+	clk.run(func() {
+		for clk.Now().Before(end) {
+			runtime.Gosched()
+		}
+	})
+	srv.ClearFaults()
+	waitUp(t, r, clk)
 }
