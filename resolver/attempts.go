@@ -35,9 +35,10 @@ import (
 // an impatient one never cuts the wait short for the others.
 //
 // When the preferred upstream has no pacing token, an attempt spills over
-// to another upstream that is up, has a token now and is about as good
-// (score at most twice the preferred one's plus minRTO); otherwise it
-// waits for the preferred one's token.
+// to another upstream that is up, that this lookup has not tried yet, that
+// has a token now and is about as good (its score now at most twice the
+// preferred one's plus minRTO); otherwise it waits for the preferred one's
+// token.
 
 // lookup is the state of one lookup's attempts; only resolve's goroutine
 // touches it, the attempts report back on channels.
@@ -61,6 +62,7 @@ type lookup struct {
 	last                 *attempt // the last attempt that failed
 	lastErr              error
 	failedOn             []*upstream // upstreams that failed this lookup with a reply
+	tried                []*upstream // upstreams this lookup's attempts went or are going to
 
 	sent    chan *attempt // an attempt's query left
 	done    chan *attempt // an attempt ended
@@ -114,6 +116,9 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 	for l.outstanding > 0 || l.waiting {
 		select {
 		case a := <-l.sent:
+			if !slices.Contains(l.tried, a.u) { // it spilled over
+				l.tried = append(l.tried, a.u)
+			}
 			if !l.sentAny {
 				l.sentAny = true
 				l.deadline = a.sentAt.Add(2 * r.cfg.Timeout)
@@ -255,10 +260,14 @@ func (l *lookup) start(i int) {
 	l.outstanding++
 	l.next = i + 1
 	a := &attempt{u: l.ups[i].u, sent: l.sent}
+	if !slices.Contains(l.tried, a.u) {
+		l.tried = append(l.tried, a.u)
+	}
+	tried := slices.Clone(l.tried) // the worker's own copy
 	l.workers.Add(1)
 	go func() {
 		defer l.workers.Done()
-		u, err := l.pace(i, until)
+		u, err := l.pace(i, until, tried)
 		if err != nil {
 			a.u, a.err = nil, err // paced out: nothing sent
 			l.done <- a
@@ -278,16 +287,18 @@ func (l *lookup) start(i int) {
 
 // pace takes a pacing token for an attempt preferring ups[i] (see the
 // comment at the top), waiting for it no later than until, and returns the
-// upstream it is for.
-func (l *lookup) pace(i int, until time.Time) (*upstream, error) {
-	p := l.ups[i]
-	if p.u.tryTake() {
-		return p.u, nil
+// upstream it is for. tried are the upstreams not to spill over to.
+func (l *lookup) pace(i int, until time.Time, tried []*upstream) (*upstream, error) {
+	p := l.ups[i].u
+	if p.tryTake() {
+		return p, nil
 	}
+	now := l.r.clock.Now()
+	limit := 2*p.score(now) + minRTO
 	for _, o := range l.ups {
-		if o.u != p.u && o.score <= 2*p.score+minRTO && !o.u.isDown() && o.u.tryTake() {
-			return o.u, nil
+		if u := o.u; !slices.Contains(tried, u) && !u.isDown() && u.score(now) <= limit && u.tryTake() {
+			return u, nil
 		}
 	}
-	return p.u, p.u.take(l.ctx, until)
+	return p, p.take(l.ctx, until)
 }

@@ -124,6 +124,12 @@ func (u *upstream) rtoLocked() time.Duration {
 }
 
 // score orders upstreams: SRTT plus the decayed penalty; lower is better.
+func (u *upstream) score(now time.Time) time.Duration {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.scoreLocked(now)
+}
+
 func (u *upstream) scoreLocked(now time.Time) time.Duration {
 	return u.srtt + decay(u.penalty, now.Sub(u.penaltyAt))
 }
