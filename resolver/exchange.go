@@ -90,11 +90,11 @@ func (u *upstream) exchange(ctx context.Context, name string, qtype uint16, a *a
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadName, err)
 	}
-	conn, done, err := u.dial(ctx, "udp")
+	conn, err := u.dial(ctx, "udp")
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer conn.Close()
 	if _, err := conn.Write(wire); err != nil {
 		return nil, netErr(ctx, err)
 	}
@@ -201,11 +201,11 @@ func parseReply(q *dns.Msg, wire []byte, udpSize int) (*dns.Msg, error) {
 }
 
 func (u *upstream) exchangeTCP(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
-	conn, done, err := u.dial(ctx, "tcp")
+	conn, err := u.dial(ctx, "tcp")
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	co := &dns.Conn{Conn: conn}
@@ -227,18 +227,17 @@ func (u *upstream) exchangeTCP(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 }
 
 // dial connects to u over network ("udp": a new socket, so a new random
-// source port) for one query and counts the query. done closes the
-// connection.
-func (u *upstream) dial(ctx context.Context, network string) (conn net.Conn, done func(), err error) {
+// source port) for one query and counts the query.
+func (u *upstream) dial(ctx context.Context, network string) (net.Conn, error) {
 	var d net.Dialer
-	conn, err = d.DialContext(ctx, network, u.addr)
+	conn, err := d.DialContext(ctx, network, u.addr)
 	if err != nil {
-		return nil, nil, netErr(ctx, err)
+		return nil, netErr(ctx, err)
 	}
 	u.lastSent.Store(u.env.clock.Now().UnixNano())
 	u.queries.Add(1)
 	u.env.stats.add(cUpstreamQueries, 1)
-	return conn, func() { conn.Close() }, nil
+	return conn, nil
 }
 
 // matches reports whether reply answers q: a response, with q's one
