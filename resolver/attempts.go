@@ -12,7 +12,8 @@ import (
 )
 
 // The attempts of one lookup. The first goes to the best upstream (see
-// order). The next one starts when an attempt fails, or, as a hedge, when
+// order). The next one starts when the newest attempt fails (or any, when
+// it is the only one out), or, as a hedge, when
 // the newest attempt has had no reply within its upstream's RTO: a lost
 // packet then costs about one RTO, not a whole Config.Timeout. A hedge
 // does not abandon the attempts before it: the first real answer of any
@@ -64,10 +65,11 @@ type lookup struct {
 	failedOn             []*upstream // upstreams that failed this lookup with a reply
 	tried                []*upstream // upstreams this lookup's attempts went or are going to
 
-	sent    chan *attempt // an attempt's query left
-	done    chan *attempt // an attempt ended
-	hedge   chan struct{} // the hedge timer fired
-	workers sync.WaitGroup
+	sent     chan *attempt // an attempt's query left
+	done     chan *attempt // an attempt ended
+	hedge    chan uint64   // the hedge timer fired: its generation
+	hedgeGen uint64        // the generation of the timer set last
+	workers  sync.WaitGroup
 }
 
 // attempt is one query of a lookup.
@@ -101,7 +103,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 		deadline:  now.Add(2 * r.cfg.Timeout),
 		sent:      make(chan *attempt, r.cfg.Attempts),
 		done:      make(chan *attempt, r.cfg.Attempts),
-		hedge:     make(chan struct{}, 1),
+		hedge:     make(chan uint64, r.cfg.Attempts+8), // the timer set last, and any stopped too late
 		stopHedge: func() bool { return false },
 	}
 	defer l.workers.Wait() // after cancel (defers run last first): attempts end at once
@@ -115,21 +117,25 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 	l.start(0)
 	for l.outstanding > 0 || l.waiting {
 		select {
+		case <-ctx.Done(): // Close
+			return nil, &LookupError{Name: name, Type: qtype, Err: ErrClosed}
 		case a := <-l.sent:
-			if !slices.Contains(l.tried, a.u) { // it spilled over
-				l.tried = append(l.tried, a.u)
+			l.noteSent(a)
+			if !a.ended { // (its result can come first)
+				l.newest, l.delay = a, a.rto
+				l.waiting = false // the new timer is this attempt's
+				l.armHedge()
 			}
-			if !l.sentAny {
-				l.sentAny = true
-				l.deadline = a.sentAt.Add(2 * r.cfg.Timeout)
+		case gen := <-l.hedge:
+			if gen == l.hedgeGen {
+				l.onHedge()
 			}
-			l.newest, l.delay = a, a.rto
-			l.armHedge()
-		case <-l.hedge:
-			l.onHedge()
 		case a := <-l.done:
 			l.outstanding--
 			a.ended = true
+			if a.u != nil && !a.sentAt.IsZero() {
+				l.noteSent(a)
+			}
 			if a.err == nil {
 				if r.budget.answered(l.started > 1) {
 					r.logf("resolver: retry budget recovered")
@@ -146,9 +152,11 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 			if a.u != nil && !errors.Is(a.err, ErrTimeout) && !errors.Is(a.err, ErrRateLimited) {
 				l.failedOn = append(l.failedOn, a.u)
 			}
-			if l.outstanding == 0 && a.u != nil && l.retry() == retryLater {
-				// (An attempt paced out gets no retry: the token
-				// would come too late for any.)
+			// The next attempt starts now if no other is out, or if
+			// this was the newest: those before it are past their RTO.
+			// (An attempt paced out gets no retry: the token would come
+			// too late for any.)
+			if (l.outstanding == 0 || a == l.newest) && a.u != nil && l.retry() == retryLater {
 				l.askLater()
 			}
 		}
@@ -165,11 +173,28 @@ func (l *lookup) fail(a *attempt) error {
 	return le
 }
 
+// noteSent records that a's query left (the sent event and a's result
+// may come in either order): where it went, and, for the first query, the
+// lookup's time for retries.
+func (l *lookup) noteSent(a *attempt) {
+	if !slices.Contains(l.tried, a.u) { // it spilled over
+		l.tried = append(l.tried, a.u)
+	}
+	if !l.sentAny {
+		l.sentAny = true
+		l.deadline = a.sentAt.Add(2 * l.r.cfg.Timeout)
+	}
+}
+
+// armHedge sets the hedge timer to l.delay, replacing the one set before;
+// a tick of an earlier timer that still comes is ignored.
 func (l *lookup) armHedge() {
 	l.stopHedge()
+	l.hedgeGen++
+	gen := l.hedgeGen
 	l.stopHedge = l.r.clock.AfterFunc(l.delay, func() {
 		select {
-		case l.hedge <- struct{}{}:
+		case l.hedge <- gen:
 		default:
 		}
 	})
@@ -186,7 +211,7 @@ func (l *lookup) onHedge() {
 		}
 		if !a.counted {
 			a.counted = true
-			a.u.lostQuery(a.sentAt, a.rto, l.name)
+			a.u.lostQuery(a.sentAt, a.rto, l.name, l.qtype)
 		}
 	}
 	if l.retry() == retryLater {

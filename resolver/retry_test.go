@@ -43,12 +43,12 @@ func TestRTO(t *testing.T) {
 				u.replied(ms)
 			}
 		}, minRTO},
-		{"one loss", func() { u.lostQuery(clk.Now(), minRTO, "a.example.") }, 100 * ms},
-		{"a second query lost with the same RTO", func() { u.lostQuery(clk.Now(), minRTO, "b.example.") }, 100 * ms},
-		{"a query lost at 100ms", func() { u.lostQuery(clk.Now(), 100*ms, "c.example.") }, 200 * ms},
-		{"lost at 1.6s", func() { u.lostQuery(clk.Now(), 1600*ms, "d.example.") }, 2 * time.Second},
+		{"one loss", func() { u.lostQuery(clk.Now(), minRTO, "a.example.", dns.TypeA) }, 100 * ms},
+		{"a second query lost with the same RTO", func() { u.lostQuery(clk.Now(), minRTO, "b.example.", dns.TypeA) }, 100 * ms},
+		{"a query lost at 100ms", func() { u.lostQuery(clk.Now(), 100*ms, "c.example.", dns.TypeA) }, 200 * ms},
+		{"lost at 1.6s", func() { u.lostQuery(clk.Now(), 1600*ms, "d.example.", dns.TypeA) }, 2 * time.Second},
 		{"a reply", func() { u.replied(ms) }, minRTO},
-		{"a query sent before that reply lost", func() { u.lostQuery(clk.Now().Add(-time.Second), minRTO, "e.example.") }, minRTO},
+		{"a query sent before that reply lost", func() { u.lostQuery(clk.Now().Add(-time.Second), minRTO, "e.example.", dns.TypeA) }, minRTO},
 	}
 	for _, s := range steps {
 		s.do()
@@ -379,4 +379,66 @@ func TestProbeKeepsItsQuestion(t *testing.T) {
 	})
 	srv.ClearFaults()
 	waitUp(t, r, clk)
+}
+
+// TestFailedHedgeRetriesAtOnce: when the newest attempt fails with a reply
+// while an earlier one is still out (lost), the next upstream is asked at
+// once, not when the lost query times out.
+func TestFailedHedgeRetriesAtOnce(t *testing.T) {
+	dropping := dnstest.NewServer(t, testZone)
+	failing := dnstest.NewServer(t, testZone)
+	good := dnstest.NewServer(t, testZone)
+	dropping.SetFault("*", dnstest.Fault{Drop: true})
+	failing.SetFault("*", dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	clk := newClock()
+	r := mustNew(t, Config{Upstreams: []string{dropping.Addr(), failing.Addr(), good.Addr()}, clock: clk})
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Lookup(context.Background(), "mail.example", dns.TypeMX)
+		done <- err
+	}()
+	clk.waitTimer(t, initialRTO) // the first query, to the dropping upstream, waits
+	clk.Advance(initialRTO)      // the hedge goes to the failing one, then at once to the good one
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("lookup: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("after a hedge failed, the lookup waited for the lost query's timeout")
+	}
+}
+
+// TestForwardUpstreamRecovers: an upstream that only serves a Forward
+// zone (it refuses the root) and went down because it fell silent comes
+// back: probes ask a question of the zone a lookup lost there.
+func TestForwardUpstreamRecovers(t *testing.T) {
+	a := dnstest.NewServer(t, testZone)
+	b := dnstest.NewServer(t, testZone)
+	a.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
+	b.AddRecords("*.wild.example. 300 IN A 192.0.2.99")
+	clk := newClock()
+	r := mustNew(t, Config{
+		Upstreams: []string{b.Addr()},
+		Forward:   map[string][]string{"example.": {a.Addr(), b.Addr()}},
+		Timeout:   time.Second,
+		clock:     clk,
+	})
+	const ia = 1 // Stats lists b first, as Upstreams does
+	a.SetFault("*", dnstest.Fault{Drop: true})
+	// Lookups at once: their first queries all go to a, before any of
+	// them is seen lost.
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() { r.Lookup(context.Background(), fmt.Sprintf("h%d.wild.example", i), dns.TypeA) })
+	}
+	for deadline := time.Now().Add(5 * time.Second); a.Queries() < 16 && time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
+	clk.run(wg.Wait)
+	if !r.Stats().Upstreams[ia].Down {
+		t.Fatalf("silent upstream not down: %+v", r.Stats().Upstreams)
+	}
+	a.ClearFaults()
+	waitUp(t, r, clk, ia)
 }

@@ -53,8 +53,9 @@ import (
 // silence). A down upstream is ordered after
 // every upstream that is up and gets no retries. Any real answer brings it
 // back up: to the first attempts that still go to it when every upstream
-// is down, or to a probe, sent every probeInterval while no other query
-// has gone to it for that long. An upstream is never removed: when every one is down, the best
+// is down, or to a probe (the root NS, then the last question of a lookup
+// that was lost or failed there), sent every probeInterval while no other
+// query has gone to it for that long. An upstream is never removed: when every one is down, the best
 // still gets the first attempt of every lookup.
 
 const (
@@ -94,10 +95,11 @@ type upstream struct {
 	fails     int    // consecutive failures, of distinct names
 	failName  string // the name and type of the last failure
 	failType  uint16
-	lastReply time.Time // when the last reply came
-	losses    int       // queries lost with no reply since they left
-	lossName  string    // the name of the first of them
-	lossNames bool      // whether they are of more than one name
+	probeQ    dns.Question // the last question of a lookup lost or failed here: probes ask it
+	lastReply time.Time    // when the last reply came
+	losses    int          // queries lost with no reply since they left
+	lossName  string       // the name of the first of them
+	lossNames bool         // whether they are of more than one name
 	down      bool
 	nextProbe time.Time
 
@@ -186,12 +188,13 @@ func (u *upstream) answered() {
 	}
 }
 
-// lostQuery records that a query for name, sent at sent with the RTO
-// orig, had no reply within it.
-func (u *upstream) lostQuery(sent time.Time, orig time.Duration, name string) {
+// lostQuery records that a query for name and qtype, sent at sent with
+// the RTO orig, had no reply within it.
+func (u *upstream) lostQuery(sent time.Time, orig time.Duration, name string, qtype uint16) {
 	u.lost.Add(1)
 	now := u.env.clock.Now()
 	u.mu.Lock()
+	u.probeQ = dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}
 	u.penalizeLocked(now)
 	if u.lastReply.After(sent) {
 		// Replies came while it was out: the packet was lost, the
@@ -229,6 +232,7 @@ func (u *upstream) failed(name string, qtype uint16, err error) {
 		u.fails++
 	}
 	u.failName, u.failType = name, qtype
+	u.probeQ = dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}
 	wentDown := u.fails >= downAfter && u.markDownLocked(now)
 	u.mu.Unlock()
 	if wentDown {
@@ -288,8 +292,8 @@ func (u *upstream) tryTake() bool { return u.lim.AllowN(u.env.clock.Now(), 1) }
 
 // probeDue reports whether u is down and due for a probe, and if so
 // schedules the next one and returns the questions to probe with: the
-// root NS, then the last question that failed (an upstream that only
-// serves a Forward zone may refuse the root). A query sent within the
+// root NS, then the last question of a lookup that was lost or failed
+// here (an upstream that only serves a Forward zone may refuse the root). A query sent within the
 // last probeInterval, a lookup's, is as good as a probe.
 func (u *upstream) probeDue(now time.Time) []dns.Question {
 	u.mu.Lock()
@@ -303,8 +307,8 @@ func (u *upstream) probeDue(now time.Time) []dns.Question {
 	}
 	u.nextProbe = now.Add(probeInterval)
 	qs := []dns.Question{{Name: ".", Qtype: dns.TypeNS}}
-	if u.failName != "" && u.failName != "." {
-		qs = append(qs, dns.Question{Name: u.failName, Qtype: u.failType})
+	if u.probeQ.Name != "" && u.probeQ.Name != "." {
+		qs = append(qs, u.probeQ)
 	}
 	return qs
 }
