@@ -103,7 +103,14 @@ func (u *upstream) exchange(ctx context.Context, name string, qtype uint16, a *a
 		a.sentAt, a.rto = start, u.rto()
 		a.sent <- a
 	}
-	ctx, cancel := withTimeout(ctx, u.env.clock, u.env.timeout)
+	timeout := u.env.timeout
+	if a == nil {
+		// A probe waits at most probeInterval: one sent just before the
+		// upstream recovers must not hold up the next for a whole
+		// Timeout (recovery is to be seen within a second).
+		timeout = min(timeout, probeInterval)
+	}
+	ctx, cancel := withTimeout(ctx, u.env.clock, timeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()

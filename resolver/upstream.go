@@ -55,7 +55,8 @@ import (
 // back up: to the first attempts that still go to it when every upstream
 // is down, or to a probe (the root NS, then the last question of a lookup
 // that was lost or failed there), sent every probeInterval while no other
-// query has gone to it for that long. An upstream is never removed: when every one is down, the best
+// query has gone to it for that long, each waiting at most probeInterval
+// for its reply. An upstream is never removed: when every one is down, the best
 // still gets the first attempt of every lookup.
 
 const (
