@@ -48,10 +48,10 @@ type lookup struct {
 	ctx      context.Context // cancelled when resolve returns
 	name     string
 	qtype    uint16
-	ups      []ranked
-	deadline time.Time // no retry starts after it
-	paceFor  time.Time // how long the first attempt may wait for a token
-	sentAny  bool      // a query has left
+	ups      []*upstream // in order (see order)
+	deadline time.Time   // no retry starts after it
+	paceFor  time.Time   // how long the first attempt may wait for a token
+	sentAny  bool        // a query has left
 	flight   *flight
 
 	started, outstanding int
@@ -265,7 +265,7 @@ func (l *lookup) retry() retryOutcome {
 func (l *lookup) nextUp() (int, bool) {
 	for k := range len(l.ups) {
 		i := (l.next + k) % len(l.ups)
-		if u := l.ups[i].u; !u.isDown() && !slices.Contains(l.failedOn, u) {
+		if u := l.ups[i]; !u.isDown() && !slices.Contains(l.failedOn, u) {
 			return i, true
 		}
 	}
@@ -284,7 +284,7 @@ func (l *lookup) start(i int) {
 	l.started++
 	l.outstanding++
 	l.next = i + 1
-	a := &attempt{u: l.ups[i].u, sent: l.sent}
+	a := &attempt{u: l.ups[i], sent: l.sent}
 	if !slices.Contains(l.tried, a.u) {
 		l.tried = append(l.tried, a.u)
 	}
@@ -314,14 +314,14 @@ func (l *lookup) start(i int) {
 // comment at the top), waiting for it no later than until, and returns the
 // upstream it is for. tried are the upstreams not to spill over to.
 func (l *lookup) pace(i int, until time.Time, tried []*upstream) (*upstream, error) {
-	p := l.ups[i].u
+	p := l.ups[i]
 	if p.tryTake() {
 		return p, nil
 	}
 	now := l.r.clock.Now()
 	limit := 2*p.score(now) + minRTO
-	for _, o := range l.ups {
-		if u := o.u; !slices.Contains(tried, u) && !u.isDown() && u.score(now) <= limit && u.tryTake() {
+	for _, u := range l.ups {
+		if !slices.Contains(tried, u) && !u.isDown() && u.score(now) <= limit && u.tryTake() {
 			return u, nil
 		}
 	}

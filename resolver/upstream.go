@@ -437,23 +437,21 @@ func (s *upstreamSet) forName(name string) []*upstream {
 	return s.def
 }
 
-// ranked is an upstream with its place in one lookup's order.
-type ranked struct {
-	u     *upstream
-	down  bool
-	score time.Duration
-}
-
 // order returns ups ordered for one lookup: upstreams that are up before
-// those that are down, each by score.
-func order(ups []*upstream, now time.Time) []ranked {
-	out := make([]ranked, 0, len(ups))
+// those that are down, each by score at now.
+func order(ups []*upstream, now time.Time) []*upstream {
+	type ranked struct {
+		u     *upstream
+		down  bool
+		score time.Duration
+	}
+	rs := make([]ranked, 0, len(ups))
 	for _, u := range ups {
 		u.mu.Lock()
-		out = append(out, ranked{u, u.down, u.scoreLocked(now)})
+		rs = append(rs, ranked{u, u.down, u.scoreLocked(now)})
 		u.mu.Unlock()
 	}
-	slices.SortStableFunc(out, func(a, b ranked) int {
+	slices.SortStableFunc(rs, func(a, b ranked) int {
 		if a.down != b.down {
 			if a.down {
 				return 1
@@ -462,6 +460,10 @@ func order(ups []*upstream, now time.Time) []ranked {
 		}
 		return cmp.Compare(a.score, b.score)
 	})
+	out := make([]*upstream, len(rs))
+	for i, r := range rs {
+		out[i] = r.u
+	}
 	return out
 }
 
