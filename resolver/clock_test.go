@@ -25,8 +25,11 @@ type fakeTimer struct {
 	f  func()
 }
 
+// fakeEpoch is where every fake clock starts.
+var fakeEpoch = time.Unix(1_800_000_000, 0)
+
 func newClock() *fakeClock {
-	c := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	c := &fakeClock{now: fakeEpoch}
 	c.changed = sync.NewCond(&c.mu)
 	return c
 }

@@ -99,6 +99,7 @@ func (u *upstream) exchange(ctx context.Context, name string, qtype uint16, a *a
 		return nil, netErr(ctx, err)
 	}
 	start := u.env.clock.Now()
+	u.pace.sentQuery()
 	if a != nil {
 		a.sentAt, a.rto = start, u.rto()
 		a.sent <- a
@@ -227,6 +228,7 @@ func (u *upstream) exchangeTCP(ctx context.Context, q *dns.Msg) (*dns.Msg, error
 		}
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
+	u.replies.Add(1)
 	if reply.Id != q.Id || !matches(q, reply) {
 		return nil, ErrMalformed
 	}

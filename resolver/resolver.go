@@ -48,7 +48,7 @@ import (
 
 // Defaults for the zero values of Config fields.
 const (
-	DefaultQPSPerUpstream = 1000
+	DefaultQPSPerUpstream = 1000 // where a found rate starts
 	DefaultTimeout        = 2 * time.Second
 	DefaultAttempts       = 6
 	DefaultRetryBudget    = 0.2
@@ -74,13 +74,27 @@ type Config struct {
 	// private reverse zones). The longest matching zone wins.
 	Forward map[string][]string
 
-	// QPSPerUpstream is the most queries per second sent to one upstream.
-	// Default 1000: below the 1024 packets/s per network interface at
-	// which cloud VPC resolvers silently drop.
+	// QPSPerUpstream, if set, is a hard cap on the queries per second sent
+	// to one upstream: in any time t, never more than QPSPerUpstream·t +
+	// BurstPerUpstream, whatever the upstream does. Every packet counts:
+	// first attempts, hedges, retries, TCP fallbacks, probes, prefetches.
+	//
+	// Default (zero): each upstream's rate is found. It starts at
+	// DefaultQPSPerUpstream (1000/s: below the 1024 packets/s per network
+	// interface at which cloud VPC resolvers silently drop) and rises
+	// quickly while queries wait for it and the upstream answers what it
+	// is sent. When the share of queries lost grows with the rate (a
+	// plateau in replies per second), the rate settles just below the
+	// ceiling that reply rate shows, and probes above it every two seconds
+	// in case it moved; it drops within a quarter of a second when the
+	// ceiling drops. Loss that does not grow with the rate (packet loss on
+	// the path) does not lower it. Stats().Upstreams shows each rate and
+	// ceiling; Logger is told when a ceiling is found, moves or lifts.
 	QPSPerUpstream float64
 
 	// BurstPerUpstream is how many queries may be sent to one upstream at
-	// once above the steady rate. Default QPSPerUpstream/10, at least 1.
+	// once above the steady rate. Default a tenth of a second's worth of
+	// the rate (with the found rate, following it), at least 1.
 	BurstPerUpstream int
 
 	// Timeout bounds one attempt: from its query leaving to its reply,
@@ -150,8 +164,9 @@ type Config struct {
 	UDPSize uint16
 
 	// Logger receives state changes only: an upstream going down or
-	// coming back, the retry budget running out or recovering. Never a
-	// line per query. Default: no logging.
+	// coming back, the retry budget running out or recovering (Warn), an
+	// upstream's ceiling found, moved or lifted (Info). Never a line per
+	// query. Default: no logging.
 	Logger *slog.Logger
 
 	// clock is the time source of every timer and TTL; tests replace it.
@@ -205,7 +220,8 @@ func New(cfg Config) (*Resolver, error) {
 		budget: newRetryBudget(cfg.RetryBudget, clk),
 	}
 	r.cache = newCache(cfg.CacheSize)
-	env := &upstreamEnv{clock: clk, timeout: cfg.Timeout, udpSize: cfg.UDPSize, stats: r.stats, changed: r.upstreamChanged}
+	env := &upstreamEnv{clock: clk, timeout: cfg.Timeout, udpSize: cfg.UDPSize, stats: r.stats,
+		changed: r.upstreamChanged, ceiling: r.ceilingMoved}
 	r.upstreams, err = newUpstreamSet(cfg, env)
 	if err != nil {
 		return nil, err
@@ -228,11 +244,11 @@ func (c Config) withDefaults() (Config, error) {
 			return c, errors.New("resolver: no Upstreams configured and none in /etc/resolv.conf")
 		}
 	}
-	if c.QPSPerUpstream <= 0 {
-		c.QPSPerUpstream = DefaultQPSPerUpstream
+	if c.QPSPerUpstream < 0 {
+		c.QPSPerUpstream = 0
 	}
-	if c.BurstPerUpstream <= 0 {
-		c.BurstPerUpstream = max(1, int(c.QPSPerUpstream/10))
+	if c.BurstPerUpstream < 0 {
+		c.BurstPerUpstream = 0
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout

@@ -17,10 +17,10 @@ import (
 
 // testUpstream returns an upstream on clk that no Resolver owns.
 func testUpstream(clk clock, timeout time.Duration) *upstream {
-	return &upstream{addr: "192.0.2.1:53", env: &upstreamEnv{
+	return newUpstream("192.0.2.1:53", &upstreamEnv{
 		clock: clk, timeout: timeout, stats: new(counters),
 		changed: func(*upstream, bool, error) {},
-	}}
+	}, 0, 0)
 }
 
 // TestRTO checks the retransmission timeout: Unbound's first RTO for an

@@ -31,7 +31,10 @@ type UpstreamStats struct {
 	SRTT     time.Duration // smoothed round-trip time of its replies (RFC 6298); 0 before the first
 	RTO      time.Duration // how long a query waits for a reply before it counts as lost and is hedged
 	Score    time.Duration // SRTT plus the decaying penalty of lost and timed-out queries: upstreams are tried lowest first
+	Rate     float64       // queries per second its pacer allows now (Config.QPSPerUpstream if set)
+	Ceiling  float64       // the packet rate above which it was found to drop queries, per second; 0: none found
 	Queries  uint64        // queries sent to it, UDP and TCP, probes included
+	Replies  uint64        // replies of any kind it sent back; Queries − Replies were lost (or are on their way)
 	Answers  uint64        // NOERROR and NXDOMAIN replies
 	Lost     uint64        // queries with no reply within their RTO (most are answered by a hedge)
 	Failures uint64        // timeouts, network errors, malformed replies, SERVFAIL and refusals

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/time/rate"
 )
 
 // Everything about one upstream lives in its upstream value, as in
@@ -78,6 +77,10 @@ type upstreamEnv struct {
 	// changed is told, outside every lock, that u went down (err says
 	// why) or came back up.
 	changed func(u *upstream, up bool, err error)
+	// ceiling is told, outside every lock, that the pacer found u's
+	// ceiling (old zero), moved it, or lifted it (now zero); queries per
+	// second.
+	ceiling func(u *upstream, old, now float64)
 }
 
 // An upstream is one recursive resolver. Its methods are safe for
@@ -85,7 +88,7 @@ type upstreamEnv struct {
 type upstream struct {
 	addr string
 	env  *upstreamEnv
-	lim  *rate.Limiter // the pacer
+	pace *pacer
 
 	mu        sync.Mutex    // protects the fields below
 	srtt      time.Duration // smoothed RTT of replies (RFC 6298); 0 until the first
@@ -106,6 +109,7 @@ type upstream struct {
 
 	lastSent atomic.Int64  // clock's unix nanos when a query last left
 	queries  atomic.Uint64 // sent, UDP and TCP, probes included
+	replies  atomic.Uint64 // replies of any kind to them
 	answers  atomic.Uint64 // replies with NOERROR or NXDOMAIN
 	lost     atomic.Uint64 // queries with no reply within their RTO
 	failures atomic.Uint64
@@ -154,8 +158,8 @@ func (u *upstream) penalizeLocked(now time.Time) {
 // replied records a reply (any reply to our question, SERVFAIL and
 // truncated ones included) that came rtt after its query left.
 func (u *upstream) replied(rtt time.Duration) {
+	u.replies.Add(1)
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	if u.srtt == 0 {
 		u.srtt, u.rttvar = rtt, rtt/2 // RFC 6298 §2.2
 	} else {
@@ -166,6 +170,8 @@ func (u *upstream) replied(rtt time.Duration) {
 	u.backoff = 0
 	u.lastReply = u.env.clock.Now()
 	u.losses, u.lossName, u.lossNames = 0, "", false
+	u.mu.Unlock()
+	u.pace.outcome(false)
 }
 
 func abs(d time.Duration) time.Duration {
@@ -193,6 +199,7 @@ func (u *upstream) answered() {
 // the RTO orig, had no reply within it.
 func (u *upstream) lostQuery(sent time.Time, orig time.Duration, name string, qtype uint16) {
 	u.lost.Add(1)
+	u.pace.outcome(true)
 	now := u.env.clock.Now()
 	u.mu.Lock()
 	u.probeQ = dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}
@@ -267,16 +274,18 @@ func (u *upstream) isDown() bool {
 // That can only keep the rate below the limit, never above it.
 func (u *upstream) take(ctx context.Context, deadline time.Time) error {
 	now := u.env.clock.Now()
-	if u.lim.AllowN(now, 1) {
+	lim := u.pace.lim
+	if lim.AllowN(now, 1) {
 		return nil
 	}
+	u.pace.waiting()
 	// The wait for a token reserved now: (1 - tokens) / rate, tokens
 	// negative while others wait in line.
-	lack := 1 - u.lim.TokensAt(now)
-	if !deadline.IsZero() && now.Add(time.Duration(lack/float64(u.lim.Limit())*float64(time.Second))).After(deadline) {
+	lack := 1 - lim.TokensAt(now)
+	if !deadline.IsZero() && now.Add(time.Duration(lack/float64(lim.Limit())*float64(time.Second))).After(deadline) {
 		return ErrRateLimited
 	}
-	res := u.lim.ReserveN(now, 1)
+	res := lim.ReserveN(now, 1)
 	delay := res.DelayFrom(now)
 	if !res.OK() || !deadline.IsZero() && now.Add(delay).After(deadline) {
 		return ErrRateLimited // another took the place in line
@@ -289,7 +298,13 @@ func (u *upstream) take(ctx context.Context, deadline time.Time) error {
 }
 
 // tryTake takes a pacing token if one is there now.
-func (u *upstream) tryTake() bool { return u.lim.AllowN(u.env.clock.Now(), 1) }
+func (u *upstream) tryTake() bool {
+	if u.pace.lim.AllowN(u.env.clock.Now(), 1) {
+		return true
+	}
+	u.pace.waiting()
+	return false
+}
 
 // probeDue reports whether u is down and due for a probe, and if so
 // schedules the next one and returns the questions to probe with: the
@@ -334,8 +349,12 @@ func (u *upstream) stats() UpstreamStats {
 	now := u.env.clock.Now()
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	rate, ceiling := u.pace.limits()
 	return UpstreamStats{
 		Addr:     u.addr,
+		Rate:     rate,
+		Ceiling:  ceiling,
+		Replies:  u.replies.Load(),
 		SRTT:     u.srtt,
 		RTO:      u.rtoLocked(),
 		Score:    u.scoreLocked(now),
@@ -345,6 +364,20 @@ func (u *upstream) stats() UpstreamStats {
 		Failures: u.failures.Load(),
 		Down:     u.down,
 	}
+}
+
+// newUpstream returns the upstream at addr, paced at qps with burst (0:
+// found, see pacer.go).
+func newUpstream(addr string, env *upstreamEnv, qps float64, burst int) *upstream {
+	u := &upstream{addr: addr, env: env}
+	u.pace = newPacer(qps, burst, env.clock)
+	u.pace.settle = u.rto
+	u.pace.moved = func(old, now float64) {
+		if env.ceiling != nil {
+			env.ceiling(u, old, now)
+		}
+	}
+	return u
 }
 
 type forwardRule struct {
@@ -370,11 +403,7 @@ func newUpstreamSet(cfg Config, env *upstreamEnv) (*upstreamSet, error) {
 		if u, ok := byAddr[addr]; ok {
 			return u, nil
 		}
-		u := &upstream{
-			addr: addr,
-			env:  env,
-			lim:  rate.NewLimiter(rate.Limit(cfg.QPSPerUpstream), cfg.BurstPerUpstream),
-		}
+		u := newUpstream(addr, env, cfg.QPSPerUpstream, cfg.BurstPerUpstream)
 		byAddr[addr] = u
 		s.all = append(s.all, u)
 		return u, nil
@@ -492,6 +521,21 @@ func (r *Resolver) upstreamChanged(u *upstream, up bool, err error) {
 		return
 	}
 	r.logf("resolver: upstream down", "upstream", u.addr, "err", err)
+}
+
+// ceilingMoved logs a ceiling the pacer found, moved or lifted.
+func (r *Resolver) ceilingMoved(u *upstream, old, now float64) {
+	if r.log == nil {
+		return
+	}
+	switch {
+	case old == 0:
+		r.log.Info("resolver: upstream ceiling found", "upstream", u.addr, "qps", math.Round(now))
+	case now == 0:
+		r.log.Info("resolver: upstream ceiling lifted", "upstream", u.addr, "was", math.Round(old))
+	default:
+		r.log.Info("resolver: upstream ceiling moved", "upstream", u.addr, "qps", math.Round(now), "was", math.Round(old))
+	}
 }
 
 func (r *Resolver) logf(msg string, args ...any) {

@@ -85,7 +85,7 @@ func TestMeasure(t *testing.T) {
 		"maildns bench: 60 domains, 400 messages (Zipf s=1.1), concurrency 8, deadline 600ms",
 		"\nmachine: ", "\ncommand: bench test\n",
 		"\nprofile none: no faults\n", "\nprofile outage: no query answered for 300ms\n",
-		"peer  messages  lookups/s  p50  p99  p99.9  q/msg  min q/msg  failed  wrong  stale  peak MB  live MB",
+		"peer  messages  lookups/s  p50  p99  p99.9  q/msg  min q/msg  failed  wrong  stale  dropped  answered/s  peak MB  live MB",
 		"\nq/msg: ", "\nmaildns: ", "\nnet: ",
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
@@ -252,7 +252,7 @@ func TestParseFlags(t *testing.T) {
 	if c.Domains != quickDefaults.Domains || c.Messages != 123 || c.MaxRun != quickDefaults.MaxRun || c.Outage != quickDefaults.Outage {
 		t.Errorf("-quick -messages 123: got %+v", c)
 	}
-	if !slices.Equal(c.Peers, allPeers) || len(c.Profiles) != 5 {
+	if !slices.Equal(c.Peers, allPeers) || !slices.Equal(c.Profiles, profileNames()) || len(c.Profiles) != 7 {
 		t.Errorf("default peers %q and profiles %q", c.Peers, c.Profiles)
 	}
 	c, err = parseFlags(nil, io.Discard)
@@ -266,5 +266,33 @@ func TestParseFlags(t *testing.T) {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+func TestShifts(t *testing.T) {
+	cfg := config{MaxRun: 15 * time.Second}
+	prof := profiles(cfg)[6]
+	if prof.Name != "ceiling-shift" || prof.ceilingAt(cfg, 2*time.Second) != 1024 ||
+		prof.ceilingAt(cfg, 7*time.Second) != 400 || prof.ceilingAt(cfg, 12*time.Second) != 1024 {
+		t.Fatalf("%s: ceilings %v", prof.Name, prof.Ceilings)
+	}
+	// One-second steps: 1000/s sent, 600 of them dropped the second after
+	// the drop to 400/s, 400/s from then on, a climb back after the rise.
+	res := &result{Step: 1, Seconds: 15,
+		UpstreamQPS: []float64{1000, 1000, 1000, 1000, 1000, 1000, 400, 400, 400, 400, 500, 930, 1000, 1000, 1000},
+		DroppedQPS:  []float64{0, 0, 0, 0, 0, 600, 0, 0, 20, 0, 0, 0, 0, 0, 0},
+	}
+	sh := shifts(cfg, prof, res)
+	if len(sh) != 2 {
+		t.Fatalf("got %+v", sh)
+	}
+	if s := sh[0]; s.At != 5 || s.From != 1024 || s.To != 400 || s.DroppedPct != 2.5 || s.AnsweredQPS != 390 {
+		t.Errorf("the drop: %+v", s)
+	}
+	if s := sh[1]; s.At != 10 || s.ReachedAfter != 2 || s.DroppedPct != 0 || s.AnsweredQPS != 1000 {
+		t.Errorf("the rise: %+v", s)
+	}
+	if got := answeredMedian(res); got != 500 {
+		t.Errorf("answered median %v, want 500", got)
 	}
 }

@@ -29,6 +29,9 @@
 //	outage     no query answered for -outage
 //	ratelimit  the upstream answers at most 1024 queries/s and drops the
 //	           rest, like a cloud VPC resolver
+//	ceiling+loss   the same ceiling, and 10% of what is under it dropped
+//	ceiling-shift  a ceiling of 1024, then 400, then 1024 queries/s, a
+//	           third of -max-run each
 //
 // The servfail and outage windows open once -fault-at of the messages
 // have been started, or -fault-at of -max-run has passed, whichever is
@@ -40,31 +43,38 @@
 // per second), latency percentiles of a message's plan, upstream queries
 // per message against the minimum (what a perfect cache would send: each
 // question once per TTL), messages that failed (deferred: no decision),
-// wrong decisions, plans built on stale data, and peak memory (the Go
-// heap's growth during the run, plus Unbound's peak RSS).
+// wrong decisions, plans built on stale data, the share of queries the
+// upstream dropped, its answered queries per second, and peak memory (the
+// Go heap's growth during the run, plus Unbound's peak RSS). For
+// ceiling-shift it also gives, for each change, the share dropped from 3s
+// after it on and, for the rise, when the queries sent came back to 0.9 ×
+// the ceiling. A line on stderr starts each run, and another every 10s of
+// it.
 //
 // Usage:
 //
 //	bench [-quick] [-json] [-plot FILE.svg] [flags]
 //
-//	-quick            a small run: finishes in under a minute on 2 CPUs
+//	-quick            a small run: finishes in under two minutes on 2 CPUs
+//	                  (the default run: within 10 minutes)
 //	-json             print JSON instead of the table
 //	-plot FILE.svg    draw latency percentiles and upstream queries/s
 //	                  over time, per profile and peer
-//	-domains N        recipient domains (default 100000; quick 500)
-//	-messages N       messages (default 1000000; quick 20000)
+//	-domains N        recipient domains (default 20000; quick 500)
+//	-messages N       messages (default 200000; quick 20000)
 //	-concurrency N    messages in flight (default 64)
 //	-deadline D       per-message deadline (default 5s; quick 1s)
 //	-ttl D            record TTL in the zone (default 5m); answers expire,
 //	                  and stale ones can be served, only in runs longer
 //	                  than this (try -quick -ttl 1s)
-//	-max-run D        longest run per peer and profile (default 2m; quick 2s)
-//	-outage D         length of the outage (default 10s; quick 1s)
-//	-burst D          length of the SERVFAIL burst (default 5s; quick 500ms)
+//	-max-run D        longest run per peer and profile (default 20s; quick 2s)
+//	-outage D         length of the outage (default 5s; quick 1s)
+//	-burst D          length of the SERVFAIL burst (default 3s; quick 500ms)
 //	-fault-at F       when the fault window opens (default 0.2)
 //	-peers LIST       comma-separated peers (default all)
 //	-profiles LIST    comma-separated profiles (default all)
-//	-maildns-qps Q    maildns QPSPerUpstream (default: the library's, 1000)
+//	-maildns-qps Q    maildns QPSPerUpstream, a hard cap (default: the
+//	                  library's, a rate found per upstream from 1000/s)
 //	-seed N           workload seed (default 1)
 //
 // Example:
@@ -115,9 +125,9 @@ type config struct {
 // defaults and quickDefaults are the sizes of a full and a -quick run.
 var (
 	defaults = config{
-		Domains: 100_000, Messages: 1_000_000, Concurrency: 64,
-		Deadline: 5 * time.Second, TTL: 5 * time.Minute, MaxRun: 2 * time.Minute,
-		Outage: 10 * time.Second, Burst: 5 * time.Second, FaultAt: 0.2, Seed: 1,
+		Domains: 20_000, Messages: 200_000, Concurrency: 64,
+		Deadline: 5 * time.Second, TTL: 5 * time.Minute, MaxRun: 20 * time.Second,
+		Outage: 5 * time.Second, Burst: 3 * time.Second, FaultAt: 0.2, Seed: 1,
 	}
 	quickDefaults = config{
 		Domains: 500, Messages: 20_000, Concurrency: 64,
@@ -136,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	var peers, profs string
 	d := defaults
-	fs.BoolVar(&c.Quick, "quick", false, "a small run that finishes in under a minute")
+	fs.BoolVar(&c.Quick, "quick", false, "a small run that finishes in under two minutes")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of the table")
 	fs.StringVar(&c.Plot, "plot", "", "write an SVG plot of latency and upstream queries/s over time to `file`")
 	fs.IntVar(&c.Domains, "domains", d.Domains, "recipient domains (quick: 500)")
@@ -148,10 +158,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.Outage, "outage", d.Outage, "length of the outage profile's outage (quick: 1s)")
 	fs.DurationVar(&c.Burst, "burst", d.Burst, "length of the servfail profile's SERVFAIL burst (quick: 500ms)")
 	fs.Float64Var(&c.FaultAt, "fault-at", d.FaultAt, "fraction of the messages (or of -max-run) after which the fault window opens")
-	fs.Float64Var(&c.QPS, "maildns-qps", 0, "maildns QPSPerUpstream (0: the library default, 1000)")
+	fs.Float64Var(&c.QPS, "maildns-qps", 0, "maildns QPSPerUpstream, a hard cap (0: the library default, a rate found per upstream)")
 	fs.Uint64Var(&c.Seed, "seed", d.Seed, "seed of the generated workload")
 	fs.StringVar(&peers, "peers", strings.Join(allPeers, ","), "comma-separated `peers`")
-	fs.StringVar(&profs, "profiles", "none,loss20,servfail,outage,ratelimit", "comma-separated fault `profiles`")
+	fs.StringVar(&profs, "profiles", strings.Join(profileNames(), ","), "comma-separated fault `profiles`")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -207,13 +217,25 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
-// seriesStep is the time step of the time series: a second, or a tenth
-// of one when runs are short.
+// seriesStep is the time step of the time series: a second, or less
+// when runs are short.
 func (c config) seriesStep() time.Duration {
-	if c.MaxRun < 20*time.Second {
+	switch {
+	case c.MaxRun < 20*time.Second:
 		return 100 * time.Millisecond
+	case c.MaxRun < 2*time.Minute:
+		return 250 * time.Millisecond
 	}
 	return time.Second
+}
+
+// profileNames lists the profiles in report order.
+func profileNames() []string {
+	var names []string
+	for _, p := range profiles(defaults) {
+		names = append(names, p.Name)
+	}
+	return names
 }
 
 // splitList splits a comma-separated list, dropping empty and repeated
@@ -305,13 +327,17 @@ func measure(ctx context.Context, cfg config, command string, progress io.Writer
 		rep.Skipped = append(rep.Skipped, peerUnbound+": unbound is not installed (apt-get install unbound)")
 		peers = slices.DeleteFunc(slices.Clone(peers), func(p string) bool { return p == peerUnbound })
 	}
+	total, k := len(profs)*len(peers), 0
 	for _, prof := range profs {
 		rep.Profiles = append(rep.Profiles, profileInfo{Name: prof.Name, Desc: prof.Desc})
 		for _, peer := range peers {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			res, err := runOne(ctx, cfg, w, srv, peer, prof)
+			k++
+			fmt.Fprintf(progress, "bench: [%d/%d] %s under %s (at most %s; %s so far)\n",
+				k, total, peer, prof.Name, cfg.MaxRun, time.Since(t0).Round(time.Second))
+			res, err := runOne(ctx, cfg, w, srv, peer, prof, progress)
 			if err != nil {
 				if peer == peerUnbound {
 					rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s under %s: %v", peer, prof.Name, err))

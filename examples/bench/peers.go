@@ -28,7 +28,7 @@ var allPeers = []string{peerMaildns, peerNet, peerUnbound, peerNcruces}
 
 // peerDescriptions say what each peer is, for the report.
 var peerDescriptions = map[string]string{
-	peerMaildns: "maildns resolver.Resolver with the library defaults (pacing at 1000 queries/s per upstream, hedged after the RTO, up to 6 attempts, retry budget 0.2 credited by answers, failures remembered 5s) but Timeout = deadline/4, and mx.Lookup",
+	peerMaildns: "maildns resolver.Resolver with the library defaults (pacing found per upstream from 1000 queries/s, hedged after the RTO, up to 6 attempts, retry budget 0.2 credited by answers, failures remembered 5s) but Timeout = deadline/4, and mx.Lookup",
 	peerNet:     "net.Resolver (PreferGo) straight to the upstream, LookupMX + LookupNetIP",
 	peerUnbound: "net.Resolver through a local Unbound cache (serve-expired on)",
 	peerNcruces: "net.Resolver with github.com/ncruces/go-dns NewCachingResolver (100k entries)",

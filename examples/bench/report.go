@@ -92,7 +92,7 @@ func writeTable(w io.Writer, r *report) {
 	for _, p := range r.Profiles {
 		fmt.Fprintf(w, "\nprofile %s: %s\n", p.Name, p.Desc)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "peer\tmessages\tlookups/s\tp50\tp99\tp99.9\tq/msg\tmin q/msg\tfailed\twrong\tstale\tpeak MB\tlive MB\t")
+		fmt.Fprintln(tw, "peer\tmessages\tlookups/s\tp50\tp99\tp99.9\tq/msg\tmin q/msg\tfailed\twrong\tstale\tdropped\tanswered/s\tpeak MB\tlive MB\t")
 		for _, res := range r.Results {
 			if res.Profile != p.Name {
 				continue
@@ -110,12 +110,30 @@ func writeTable(w io.Writer, r *report) {
 			if res.UnboundRSSBytes > 0 {
 				mem += fmt.Sprintf("+%.0f", float64(res.UnboundRSSBytes)/(1<<20))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%d\t%s\t%s\t%.1f\t\n",
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%d\t%s\t%s\t%.0f\t%s\t%.1f\t\n",
 				res.Peer, msgs, res.Rate, fmtMS(res.P50), fmtMS(res.P99), fmtMS(res.P999),
-				res.QueriesPerMsg, res.MinPerMsg, pct(res.Failed, res.Messages), res.Wrong, stale, mem,
+				res.QueriesPerMsg, res.MinPerMsg, pct(res.Failed, res.Messages), res.Wrong, stale,
+				pctOf(res.Dropped, res.UpstreamQueries), res.AnsweredQPS, mem,
 				float64(res.LiveHeapBytes)/(1<<20))
 		}
 		tw.Flush()
+		for _, res := range r.Results {
+			if res.Profile != p.Name {
+				continue
+			}
+			for _, sh := range res.Shifts {
+				fmt.Fprintf(w, "  %s, ceiling %.0f → %.0f/s at %.0fs: from %.0fs after on, %.1f%% dropped, %.0f answered/s",
+					res.Peer, sh.From, sh.To, sh.At, shiftSettle.Seconds(), sh.DroppedPct, sh.AnsweredQPS)
+				if sh.To > sh.From {
+					if sh.ReachedAfter >= 0 {
+						fmt.Fprintf(w, "; ≥ 0.9 × %.0f sent after %.1fs", sh.To, sh.ReachedAfter)
+					} else {
+						fmt.Fprintf(w, "; never ≥ 0.9 × %.0f sent", sh.To)
+					}
+				}
+				fmt.Fprintln(w)
+			}
+		}
 	}
 	fmt.Fprintln(w)
 	notes := []string{
@@ -124,6 +142,8 @@ func writeTable(w io.Writer, r *report) {
 		"  completed message once per TTL; a peer that defers messages without asking can stay below it)",
 		"failed: messages deferred (temporary failure or deadline); wrong: bounced a deliverable domain or the reverse",
 		"stale: plans built on expired answers (RFC 8767), maildns only",
+		"dropped: share of the queries the upstream received that it dropped (loss, rate limit, outage)",
+		"answered/s: median of the upstream's answered queries per second over the steps after the first 5s",
 		"peak MB: growth of the Go heap in use during the run (garbage and the test server's included), +Unbound's peak RSS",
 		"live MB: growth of the live Go heap after the run (after a collection, before the peer is closed): what the peer keeps",
 	}
@@ -141,6 +161,14 @@ func writeTable(w io.Writer, r *report) {
 	for _, s := range r.Skipped {
 		fmt.Fprintln(w, "skipped:", s)
 	}
+}
+
+// pctOf formats n as a percentage of total.
+func pctOf(n, total int64) string {
+	if total == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(total))
 }
 
 // pct formats n of total with its percentage.

@@ -24,6 +24,9 @@ type statsCollector struct {
 	upstreamLost     *prometheus.Desc
 	upstreamSRTT     *prometheus.Desc
 	upstreamRTO      *prometheus.Desc
+	upstreamReplies  *prometheus.Desc
+	upstreamRate     *prometheus.Desc
+	upstreamCeiling  *prometheus.Desc
 	upstreamDown     *prometheus.Desc
 }
 
@@ -79,6 +82,12 @@ func newStatsCollector(stats func() resolver.Stats) *statsCollector {
 			"Smoothed round-trip time of the upstream's replies (RFC 6298).", up, nil),
 		upstreamRTO: prometheus.NewDesc("maildns_upstream_rto_seconds",
 			"Retransmission timeout of the upstream: how long a query waits before it is hedged.", up, nil),
+		upstreamReplies: prometheus.NewDesc("maildns_upstream_replies_total",
+			"Replies of any kind from the upstream; queries minus replies were lost.", up, nil),
+		upstreamRate: prometheus.NewDesc("maildns_upstream_rate_qps",
+			"Queries per second the upstream's pacer allows now (found, or QPSPerUpstream).", up, nil),
+		upstreamCeiling: prometheus.NewDesc("maildns_upstream_ceiling_qps",
+			"Packet rate above which the upstream was found to drop queries; 0: none found.", up, nil),
 		upstreamDown: prometheus.NewDesc("maildns_upstream_down",
 			"1 while the upstream is down (consecutive failures, or silent), else 0.", up, nil),
 	}
@@ -94,6 +103,9 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.upstreamLost
 	ch <- c.upstreamSRTT
 	ch <- c.upstreamRTO
+	ch <- c.upstreamReplies
+	ch <- c.upstreamRate
+	ch <- c.upstreamCeiling
 	ch <- c.upstreamDown
 }
 
@@ -109,6 +121,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.upstreamLost, prometheus.CounterValue, float64(u.Lost), u.Addr)
 		ch <- prometheus.MustNewConstMetric(c.upstreamSRTT, prometheus.GaugeValue, u.SRTT.Seconds(), u.Addr)
 		ch <- prometheus.MustNewConstMetric(c.upstreamRTO, prometheus.GaugeValue, u.RTO.Seconds(), u.Addr)
+		ch <- prometheus.MustNewConstMetric(c.upstreamReplies, prometheus.CounterValue, float64(u.Replies), u.Addr)
+		ch <- prometheus.MustNewConstMetric(c.upstreamRate, prometheus.GaugeValue, u.Rate, u.Addr)
+		ch <- prometheus.MustNewConstMetric(c.upstreamCeiling, prometheus.GaugeValue, u.Ceiling, u.Addr)
 		down := 0.0
 		if u.Down {
 			down = 1

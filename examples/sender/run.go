@@ -217,7 +217,11 @@ func printStats(w io.Writer, s resolver.Stats) {
 		if u.Down {
 			state = "down"
 		}
-		fmt.Fprintf(w, "stats: upstream %s: %d queries, %d lost, %d failures, srtt %s, rto %s, %s\n",
-			u.Addr, u.Queries, u.Lost, u.Failures, u.SRTT.Round(time.Microsecond), u.RTO, state)
+		ceiling := "no ceiling found"
+		if u.Ceiling > 0 {
+			ceiling = fmt.Sprintf("ceiling %.0f/s", u.Ceiling)
+		}
+		fmt.Fprintf(w, "stats: upstream %s: %d queries, %d replies, %d lost, %d failures, srtt %s, rto %s, paced at %.0f/s (%s), %s\n",
+			u.Addr, u.Queries, u.Replies, u.Lost, u.Failures, u.SRTT.Round(time.Microsecond), u.RTO, u.Rate, ceiling, state)
 	}
 }

@@ -17,6 +17,14 @@ func (s *Server) Queries() int64 { return s.cnt.total.Load() }
 // TCPQueries returns how many of Queries came over TCP.
 func (s *Server) TCPQueries() int64 { return s.cnt.tcp.Load() }
 
+// Dropped returns how many of Queries were never answered: dropped by a
+// Drop or DropRate fault or over the rate limit.
+func (s *Server) Dropped() int64 { return s.cnt.dropped.Load() }
+
+// RateLimited returns how many of Queries were dropped over the rate limit
+// (SetRateLimit).
+func (s *Server) RateLimited() int64 { return s.cnt.limited.Load() }
+
 // QueryCount returns the number of queries received for name (a domain
 // name, case-insensitive, the trailing dot optional) and qtype, or for name
 // and any type when qtype is 0.
@@ -50,11 +58,13 @@ type countShard struct {
 
 // counters counts queries; it is safe for simultaneous use.
 type counters struct {
-	seed   maphash.Seed
-	total  atomic.Int64
-	tcp    atomic.Int64
-	shards [countShards]countShard
-	secs   atomic.Pointer[perSecond]
+	seed    maphash.Seed
+	total   atomic.Int64
+	tcp     atomic.Int64
+	dropped atomic.Int64 // by a fault or the rate limit
+	limited atomic.Int64 // by the rate limit
+	shards  [countShards]countShard
+	secs    atomic.Pointer[perSecond]
 }
 
 func newCounters() *counters {
@@ -102,6 +112,8 @@ func (c *counters) shard(name string) *countShard {
 func (c *counters) reset() {
 	c.total.Store(0)
 	c.tcp.Store(0)
+	c.dropped.Store(0)
+	c.limited.Store(0)
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()

@@ -300,6 +300,12 @@ func TestFaultDrop(t *testing.T) {
 	if n := s.QueryCount("www.example.", dns.TypeA); n != 2 {
 		t.Errorf("dropped queries counted %d, want 2", n)
 	}
+	if n := s.Dropped(); n != 2 {
+		t.Errorf("Dropped() = %d, want 2", n)
+	}
+	if n := s.RateLimited(); n != 0 {
+		t.Errorf("RateLimited() = %d, want 0", n)
+	}
 }
 
 // blast sends n UDP queries for name from one socket, in bursts small
@@ -370,6 +376,9 @@ func TestRateLimit(t *testing.T) {
 	got := blast(t, s, "www.example.", 200, 300*time.Millisecond)
 	if got < 10 || got > 40 {
 		t.Errorf("limit 20/s burst 10: %d of 200 answered at once, want about 10", got)
+	}
+	if lim, drop := s.RateLimited(), s.Dropped(); lim != drop || lim != 200-int64(got) {
+		t.Errorf("RateLimited() = %d, Dropped() = %d, want both %d", lim, drop, 200-got)
 	}
 	s.SetRateLimit(0, 0)
 	if got := blast(t, s, "www.example.", 50, 300*time.Millisecond); got != 50 {

@@ -34,10 +34,13 @@ func (h *handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	s.cnt.add(lname, q.Qtype, len(req.Question) > 0, h.tcp)
 
 	if lim := s.limiter.Load(); lim != nil && !lim.Allow() {
+		s.cnt.limited.Add(1)
+		s.cnt.dropped.Add(1)
 		return
 	}
 	f, _ := s.faultFor(lname)
 	if f.Drop || (f.DropRate > 0 && rand.Float64() < f.DropRate) {
+		s.cnt.dropped.Add(1)
 		return
 	}
 

@@ -1,0 +1,356 @@
+package resolver
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Pacing. Every packet sent to an upstream (first attempts, hedges,
+// retries, TCP fallbacks, probes, prefetches) first takes a token from its
+// pacer, a token bucket (golang.org/x/time/rate) with a burst of a tenth
+// of a second's worth unless Config.BurstPerUpstream says otherwise.
+//
+// With Config.QPSPerUpstream set, the bucket's rate is that figure and
+// never moves: a hard cap. Otherwise a controller moves it. Upstreams such
+// as cloud VPC resolvers drop silently above a packet rate no one
+// publishes (1024/s per network interface for one large cloud), and the
+// sign of such a ceiling is a plateau: the replies per second stop growing
+// with the queries sent, and the share of queries lost grows with the
+// rate. Loss that does not grow with the rate (packet loss on the path)
+// says nothing about the ceiling and must not lower the rate.
+//
+// The controller works in rounds of pacerRound (longer if fewer than
+// pacerMinOutcomes queries were answered or lost in it; rounds in which
+// nothing was answered are the health checks' business, not pacing's).
+// It keeps the loss that does not depend on the rate, base (an average
+// over rounds without excess loss), and judges each round's loss against
+// it: excess loss is loss above base by more than chance explains (three
+// standard deviations of a binomial share, plus two points). Its states:
+//
+//   - climb: from pacerStart (1000/s, below the cloud ceiling). A round
+//     without excess loss in which queries waited for tokens raises the
+//     rate by step, which starts at pacerFirstStep and doubles every round
+//     up to pacerMaxStep: 1000/s reaches 28,000/s in about two seconds, yet
+//     the first steps above 1000/s are small, where cloud ceilings are.
+//     Rounds without waiting leave the rate alone: demand, not the
+//     upstream, set it.
+//   - a round with excess loss, in any state, cuts the rate at once to
+//     pacerBelow × the ceiling it implies: the replies per second of that
+//     round over (1 − base), the rate at which the upstream sends back all
+//     it is allowed to. Then verify.
+//   - verify: one round at the lower rate. If its loss is back within
+//     chance of base, the ceiling is found: settled. If the loss fell, but
+//     not that far, the ceiling is lower still (a burst the upstream
+//     allowed made the round look better): cut again from this round. If
+//     the loss did not fall with the rate, it is not the rate's doing:
+//     base takes that loss, and the rate and state from before the cut
+//     come back. So random loss costs at most one round at a lower rate
+//     when it first appears or changes, and never lowers the rate for
+//     good.
+//   - settled: at pacerBelow of the ceiling. Every pacerProbeEvery, while
+//     queries wait for tokens, probe: pacerProbeStep above the ceiling for
+//     pacerProbeHold. A probe that meets excess loss (judged as each loss
+//     is seen, not at the end of the round, so that a failed probe costs
+//     a few dozen queries) is over: settled again. A probe held without
+//     excess loss lifts the ceiling: climb again, from the probe's rate
+//     and step. The hold is long enough to use up a burst of a quarter of
+//     a second's worth that the upstream may allow above its rate.
+//
+// Every change of rate waits the upstream's RTO before its outcomes count:
+// replies and losses of queries sent at the old rate arrive until then.
+const (
+	pacerStart       = DefaultQPSPerUpstream
+	pacerMin         = 10
+	pacerMax         = 1e6
+	pacerRound       = 250 * time.Millisecond
+	pacerMaxRound    = 4 * time.Second
+	pacerMinOutcomes = 32
+	pacerFirstStep   = 0.05
+	pacerMaxStep     = 1.0
+	pacerBelow       = 0.95
+	pacerProbeEvery  = 1500 * time.Millisecond
+	pacerProbeStep   = 0.1
+	pacerProbeMin    = 100 // queries per second above the ceiling, at least
+	pacerProbeHold   = 1500 * time.Millisecond
+	pacerLiftStep    = 0.25
+	pacerBaseWeight  = 0.25 // of a round in the average loss
+	// pacerMoved is how far a ceiling found again must be from the last
+	// to be logged as moved.
+	pacerMoved = 0.1
+)
+
+type pacerState uint8
+
+const (
+	paceClimb pacerState = iota
+	paceVerify
+	paceSettled
+	paceProbe
+)
+
+// A pacer paces the queries to one upstream. Its methods are safe for
+// simultaneous use.
+type pacer struct {
+	lim       *rate.Limiter
+	adaptive  bool // Config.QPSPerUpstream zero: the controller moves the rate
+	autoBurst bool // Config.BurstPerUpstream zero: a tenth of the rate
+	clock     clock
+	// settle is how long after a change of rate outcomes still belong to
+	// the old one: the upstream's RTO.
+	settle func() time.Duration
+	// moved is told, outside the lock, that the ceiling changed from old
+	// to now (either zero: none).
+	moved func(old, now float64)
+
+	mu      sync.Mutex // protects the fields below
+	state   pacerState
+	rate    float64
+	ceiling float64 // queries per second; 0: none known
+	found   float64 // the ceiling last settled on (shown in Stats); 0: none
+	told    float64 // the ceiling moved was last told of
+	base    float64 // the share of queries lost whatever the rate
+	step    float64 // the next climb, as a share of the rate
+	// The round: outcomes from from on.
+	from                time.Time
+	sent, replies, lost int
+	waited              bool // a query waited for a token, or went elsewhere for want of one
+	// What a cut was based on, for verify.
+	before      float64
+	beforeState pacerState
+	cutLoss     float64
+	probeEnd    time.Time
+	nextProbe   time.Time
+}
+
+func newPacer(qps float64, burst int, c clock) *pacer {
+	p := &pacer{adaptive: qps <= 0, autoBurst: burst <= 0, clock: c, step: pacerFirstStep}
+	p.rate = qps
+	if p.adaptive {
+		p.rate = pacerStart
+	}
+	if p.autoBurst {
+		burst = autoBurst(p.rate)
+	}
+	p.lim = rate.NewLimiter(rate.Limit(p.rate), burst)
+	p.from = c.Now()
+	return p
+}
+
+func autoBurst(r float64) int { return max(1, int(r/10)) }
+
+// waiting records that a query had to wait for a token, or could not get
+// one: demand is above the rate.
+func (p *pacer) waiting() {
+	p.mu.Lock()
+	p.waited = true
+	p.mu.Unlock()
+}
+
+// sentQuery records a UDP query leaving.
+func (p *pacer) sentQuery() {
+	if !p.adaptive {
+		return
+	}
+	now := p.clock.Now()
+	p.mu.Lock()
+	if !now.Before(p.from) {
+		p.sent++
+	}
+	p.mu.Unlock()
+}
+
+// outcome records a reply to a UDP query, or (lost) a query with no reply
+// within its RTO.
+func (p *pacer) outcome(lost bool) {
+	if !p.adaptive {
+		return
+	}
+	now := p.clock.Now()
+	p.mu.Lock()
+	if now.Before(p.from) {
+		p.mu.Unlock()
+		return
+	}
+	if lost {
+		p.lost++
+	} else {
+		p.replies++
+	}
+	p.stepLocked(now, lost)
+	// Tell of a ceiling found or moved, once settled on it, and of one
+	// lifted.
+	old, cur := p.told, p.found
+	tell := cur != 0 && math.Abs(cur-old) > pacerMoved*old || cur == 0 && old != 0
+	if tell {
+		p.told = cur
+	}
+	p.mu.Unlock()
+	if tell && p.moved != nil {
+		p.moved(old, cur)
+	}
+}
+
+// stepLocked runs the controller after an outcome.
+func (p *pacer) stepLocked(now time.Time, lost bool) {
+	n := p.replies + p.lost
+	if p.state == paceProbe && lost && p.lost >= 3 && p.excessCount(p.lost, n) {
+		// The probe found the ceiling where it was.
+		p.settleLocked(now)
+		return
+	}
+	d := now.Sub(p.from)
+	if d < pacerRound || n < pacerMinOutcomes && d < pacerMaxRound {
+		return
+	}
+	if p.replies == 0 || n < pacerMinOutcomes {
+		// Silence, or too little traffic to tell anything.
+		p.newRoundLocked(now, 0)
+		return
+	}
+	loss := float64(p.lost) / float64(n)
+	replyRate := float64(p.replies) / d.Seconds()
+	excess := p.excess(p.lost, n)
+	sentRate := float64(p.sent) / d.Seconds()
+	waited := p.waited
+	switch p.state {
+	case paceClimb, paceSettled:
+		// A round in which no query waited was paced by demand, which
+		// may have just risen: its loss must be twice as far out to
+		// count (it is more often chance than a ceiling below demand).
+		if excess && (waited || float64(p.lost)/float64(n) > p.base+2*margin(p.base, n)) {
+			p.before, p.beforeState = p.rate, p.state
+			p.cutLocked(now, loss, replyRate)
+			break
+		}
+		p.learnLocked(loss)
+		switch {
+		case p.state == paceClimb && waited:
+			p.setRateLocked(now, p.rate*(1+p.step))
+			p.step = min(2*p.step, pacerMaxStep)
+		case p.state == paceSettled && waited && !now.Before(p.nextProbe):
+			p.state = paceProbe
+			p.setRateLocked(now, p.ceiling+max(pacerProbeStep*p.ceiling, pacerProbeMin))
+			p.probeEnd = p.from.Add(pacerProbeHold)
+		default:
+			p.newRoundLocked(now, 0)
+		}
+	case paceProbe:
+		switch {
+		case excess:
+			p.settleLocked(now)
+		case now.Before(p.probeEnd):
+			p.newRoundLocked(now, 0) // the probe goes on
+		case sentRate < p.ceiling:
+			// Too few queries to test the ceiling: try later.
+			p.settleLocked(now)
+		default:
+			// Held above the ceiling without loss: it has gone up.
+			p.ceiling, p.found = 0, 0
+			p.state = paceClimb
+			p.step = pacerLiftStep
+			p.setRateLocked(now, p.rate*(1+p.step))
+			p.step = min(2*p.step, pacerMaxStep)
+		}
+	case paceVerify:
+		switch {
+		case !excess:
+			// The loss went with the rate: a ceiling.
+			p.learnLocked(loss)
+			p.settleLocked(now)
+		case loss < p.cutLoss-margin(p.cutLoss, n):
+			// Less loss, not yet none: lower still.
+			p.cutLocked(now, loss, replyRate)
+		default:
+			// The same loss at a lower rate: not the rate's doing.
+			p.base = loss
+			p.ceiling = 0
+			p.state = p.beforeState
+			if p.beforeState == paceSettled {
+				p.ceiling = p.before / pacerBelow
+			}
+			p.setRateLocked(now, p.before)
+		}
+	}
+}
+
+// excess reports whether lost of n queries is more loss than base
+// explains.
+func (p *pacer) excess(lost, n int) bool {
+	return float64(lost)/float64(n) > p.base+margin(p.base, n)
+}
+
+// excessCount is excess without the two points: a probe's test, on every
+// loss, where stopping early saves queries and a wrong verdict costs only
+// the next probe's time.
+func (p *pacer) excessCount(lost, n int) bool {
+	q := max(p.base, 0.01)
+	return float64(lost)-p.base*float64(n) > 3*math.Sqrt(float64(n)*q*(1-q))+2
+}
+
+// margin is how far above a loss share p the share lost of n queries may
+// be by chance: three binomial standard deviations (of p at least 1%),
+// plus two points.
+func margin(p float64, n int) float64 {
+	q := max(p, 0.01)
+	return 0.02 + 3*math.Sqrt(q*(1-q)/float64(n))
+}
+
+// learnLocked folds a round's loss, one without excess, into base if it
+// is lower. Only verify raises base: loss just below the margin, folded
+// in, would raise the margin, and a rate a little over the ceiling would
+// ratchet base up until the excess loss it causes counted as none.
+func (p *pacer) learnLocked(loss float64) {
+	if loss < p.base {
+		p.base += (loss - p.base) * pacerBaseWeight
+	}
+}
+
+// cutLocked sets the rate just below the ceiling that a round with loss
+// and replyRate replies per second implies, and verifies it.
+func (p *pacer) cutLocked(now time.Time, loss, replyRate float64) {
+	c := replyRate / (1 - min(p.base, 0.9))
+	p.ceiling = c
+	p.cutLoss = loss
+	p.state = paceVerify
+	p.setRateLocked(now, min(pacerBelow*c, p.rate))
+}
+
+// settleLocked goes back to just below the ceiling, probing again later.
+func (p *pacer) settleLocked(now time.Time) {
+	p.state = paceSettled
+	p.found = p.ceiling
+	p.step = pacerFirstStep
+	p.nextProbe = now.Add(pacerProbeEvery)
+	p.setRateLocked(now, pacerBelow*p.ceiling)
+}
+
+// setRateLocked sets the rate and starts a round once the outcomes of the
+// old rate are in: after the queries already waiting in line for a token
+// (their times were fixed at the old rate) have left, and an RTO more.
+func (p *pacer) setRateLocked(now time.Time, r float64) {
+	r = min(max(r, pacerMin), pacerMax)
+	queued := time.Duration(max(0, -p.lim.TokensAt(now)) / p.rate * float64(time.Second))
+	if r != p.rate {
+		p.rate = r
+		p.lim.SetLimitAt(now, rate.Limit(r))
+		if p.autoBurst {
+			p.lim.SetBurstAt(now, autoBurst(r))
+		}
+	}
+	p.newRoundLocked(now, queued+p.settle())
+}
+
+func (p *pacer) newRoundLocked(now time.Time, after time.Duration) {
+	p.from = now.Add(after)
+	p.sent, p.replies, p.lost, p.waited = 0, 0, 0, false
+}
+
+// limits returns the current rate and the ceiling found (0: none).
+func (p *pacer) limits() (rate, ceiling float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rate, p.found
+}
