@@ -117,6 +117,7 @@ type pacer struct {
 	from                time.Time
 	sent, replies, lost int
 	waited              bool // a query waited for a token, or went elsewhere for want of one
+	silent              bool // the last round had losses and no reply
 	// What a cut was based on, for verify.
 	before      float64
 	beforeState pacerState
@@ -174,9 +175,16 @@ func (p *pacer) outcome(lost bool) {
 		p.mu.Unlock()
 		return
 	}
-	if lost {
+	switch {
+	case lost:
 		p.lost++
-	} else {
+	case p.silent:
+		// The first reply after silence: the losses of the queries
+		// sent into it are still to come; the next round starts after
+		// them.
+		p.silent = false
+		p.newRoundLocked(now, p.settle())
+	default:
 		p.replies++
 	}
 	p.stepLocked(now, lost)
@@ -205,8 +213,15 @@ func (p *pacer) stepLocked(now time.Time, lost bool) {
 	if d < pacerRound || n < pacerMinOutcomes && d < pacerMaxRound {
 		return
 	}
+	if p.replies == 0 && n >= pacerMinOutcomes && p.state == paceVerify {
+		// Silence after a cut: an outage (the health checks' business),
+		// not a ceiling, which answers at its rate.
+		p.restoreLocked(now)
+		return
+	}
 	if p.replies == 0 || n < pacerMinOutcomes {
 		// Silence, or too little traffic to tell anything.
+		p.silent = p.replies == 0 && n > 0
 		p.newRoundLocked(now, 0)
 		return
 	}
@@ -266,14 +281,18 @@ func (p *pacer) stepLocked(now time.Time, lost bool) {
 		default:
 			// The same loss at a lower rate: not the rate's doing.
 			p.base = loss
-			p.ceiling = 0
-			p.state = p.beforeState
-			if p.beforeState == paceSettled {
-				p.ceiling = p.before / pacerBelow
-			}
-			p.setRateLocked(now, p.before)
+			p.restoreLocked(now)
 		}
 	}
+}
+
+// restoreLocked undoes a cut: the rate and state from before it.
+func (p *pacer) restoreLocked(now time.Time) {
+	p.state, p.ceiling = p.beforeState, 0
+	if p.state == paceSettled {
+		p.ceiling = p.found
+	}
+	p.setRateLocked(now, p.before)
 }
 
 // excess reports whether lost of n queries is more loss than base

@@ -294,3 +294,17 @@ func TestPacingHardCap(t *testing.T) {
 		t.Errorf("QPSPerUpstream 250: rate %.0f, ceiling %.0f", u.Rate, u.Ceiling)
 	}
 }
+
+func TestPacerOutage(t *testing.T) {
+	s := newSim(t, 0, 5000)
+	s.setCeiling(1024)
+	s.run(10 * time.Second)
+	s.loss = 1
+	s.run(5 * time.Second)
+	s.loss = 0
+	s.run(3 * time.Second)
+	// An outage is not a ceiling: once it ends, the rate is what it was.
+	if r, c := s.p.limits(); r < 0.9*1024 || math.Abs(c-1024) > 0.1*1024 {
+		t.Errorf("after an outage: rate %.0f, ceiling %.0f; want the 1024 ceiling and just below it", r, c)
+	}
+}

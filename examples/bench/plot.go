@@ -27,8 +27,10 @@ const minPlotQPS = 1
 // writePlot draws into file, an SVG or PNG image by its extension, for
 // each profile two panels side by side: the p50 (dashed) and p99 (solid)
 // latency of each time step and the upstream queries received per second
-// in each step, one line per peer, both on log scales. The fault
-// windows of servfail and outage are shaded, as met by the first peer.
+// in each step, one line per peer, both on log scales (queries/s on a
+// linear one up to three times the ceiling, drawn dashed, for profiles
+// with a ceiling). The fault windows of servfail and outage are shaded, as
+// met by the first peer.
 func writePlot(file string, r *report) error {
 	var rows [][]*plot.Plot
 	for _, prof := range r.Profiles {
@@ -44,9 +46,33 @@ func writePlot(file string, r *report) error {
 		qps.Title.Text = fmt.Sprintf("%s: upstream queries/s", prof.Name)
 		qps.X.Label.Text = "seconds"
 		qps.Y.Label.Text = "queries/s"
-		qps.Y.Scale = plot.LogScale{}
-		qps.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 		qps.Legend.Top = true
+		// Under a ceiling the figures to compare are near it: a linear
+		// axis, with the ceiling drawn. Elsewhere they span decades.
+		var ceiling *result
+		for _, res := range r.Results {
+			if res.Profile == prof.Name && len(res.Ceilings) > 0 {
+				ceiling = res
+				break
+			}
+		}
+		if ceiling == nil {
+			qps.Y.Scale = plot.LogScale{}
+			qps.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		} else {
+			var pts plotter.XYs
+			for i, c := range ceiling.Ceilings {
+				pts = append(pts, plotter.XY{X: float64(i) * ceiling.Step, Y: c}, plotter.XY{X: float64(i+1) * ceiling.Step, Y: c})
+			}
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				return err
+			}
+			l.Color, l.Width = color.Gray{Y: 96}, vg.Points(1)
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			qps.Add(l)
+			qps.Legend.Add("ceiling", l)
+		}
 
 		maxLat, maxQPS, maxT := minPlotMS, float64(minPlotQPS), 1.0
 		var window *result
@@ -110,6 +136,11 @@ func writePlot(file string, r *report) error {
 		}
 		lat.Y.Min, lat.Y.Max = minPlotMS, maxLat*2
 		qps.Y.Min, qps.Y.Max = minPlotQPS, maxQPS*2
+		if ceiling != nil {
+			// Peers that retry without pacing send many times the
+			// ceiling; the axis stops at three times it.
+			qps.Y.Min, qps.Y.Max = 0, 3*slices.Max(ceiling.Ceilings)
+		}
 		for _, p := range []*plot.Plot{lat, qps} {
 			p.X.Min, p.X.Max = 0, maxT*1.02
 		}
