@@ -98,10 +98,10 @@ func (u *upstream) exchange(ctx context.Context, name string, qtype uint16, a *a
 	if _, err := conn.Write(wire); err != nil {
 		return nil, netErr(ctx, err)
 	}
-	start := u.env.clock.Now()
-	u.pace.sentQuery()
+	start, rto := u.env.clock.Now(), u.rto()
+	u.pace.sentQuery(start, rto)
 	if a != nil {
-		a.sentAt, a.rto = start, u.rto()
+		a.sentAt, a.rto = start, rto
 		a.sent <- a
 	}
 	timeout := u.env.timeout

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -387,7 +388,16 @@ func TestPacingRespectsDeadline(t *testing.T) {
 	if q := srv.QueryCount("b.wild.example.", dns.TypeA); q != 0 {
 		t.Fatalf("%d queries sent before the token came", q)
 	}
-	clk.Advance(time.Second) // the token comes, the resolution queries
+	// The resolution waits outside the limiter's line until 50ms before
+	// its token, then in it: the token comes, the resolution queries.
+	clk.Advance(450 * time.Millisecond)
+	inLine := clk.waitFor(10*time.Second, func() bool {
+		return slices.ContainsFunc(clk.timers, func(t *fakeTimer) bool { return t.d <= pacerLineAhead })
+	})
+	if !inLine {
+		t.Fatal("the resolution did not join the line 50ms before its token")
+	}
+	clk.Advance(time.Second)
 	if _, err := r.Lookup(context.Background(), "b.wild.example", dns.TypeA); err != nil {
 		t.Errorf("after the caller gave up: %v", err)
 	}

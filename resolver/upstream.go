@@ -272,26 +272,57 @@ func (u *upstream) isDown() bool {
 // restore more than it took when reservations interleave): take looks
 // before it reserves, and a query given up while waiting costs its token.
 // That can only keep the rate below the limit, never above it.
+//
+// A reservation's time is fixed at the rate of the moment it is made, so
+// a query joins the limiter's line only when its turn is at most
+// 2·pacerLineAhead away; until pacerLineAhead before that it waits
+// outside, behind the others waiting there. A cut of the rate then takes
+// effect within 2·pacerLineAhead, not after a line of a whole deadline's
+// worth has left at the old rate.
 func (u *upstream) take(ctx context.Context, deadline time.Time) error {
-	now := u.env.clock.Now()
-	lim := u.pace.lim
-	if lim.AllowN(now, 1) {
+	p, c := u.pace, u.env.clock
+	now := c.Now()
+	if p.lim.AllowN(now, 1) {
 		return nil
 	}
-	u.pace.waiting()
-	// The wait for a token reserved now: (1 - tokens) / rate, tokens
-	// negative while others wait in line.
-	lack := 1 - lim.TokensAt(now)
-	if !deadline.IsZero() && now.Add(time.Duration(lack/float64(lim.Limit())*float64(time.Second))).After(deadline) {
-		return ErrRateLimited
+	p.waiting()
+	ahead := p.outside.Add(1) - 1
+	outside := true
+	defer func() {
+		if outside {
+			p.outside.Add(-1)
+		}
+	}()
+	counted := false
+	for {
+		// The wait for a token reserved now, behind ahead more: tokens
+		// are negative while others wait in line.
+		lack := 1 - p.lim.TokensAt(now) + float64(ahead)
+		wait := time.Duration(lack / float64(p.lim.Limit()) * float64(time.Second))
+		if !deadline.IsZero() && now.Add(wait).After(deadline) {
+			return ErrRateLimited
+		}
+		if !counted {
+			counted = true
+			u.env.stats.add(cRateLimitWaits, 1)
+		}
+		if wait <= 2*pacerLineAhead {
+			break // (twice: a wait a hair over, woken, would sleep again)
+		}
+		if err := sleep(ctx, c, wait-pacerLineAhead); err != nil {
+			return ErrRateLimited
+		}
+		// Those ahead have joined the line by now, or are about to.
+		now, ahead = c.Now(), 0
 	}
-	res := lim.ReserveN(now, 1)
+	outside = false
+	p.outside.Add(-1)
+	res := p.lim.ReserveN(now, 1)
 	delay := res.DelayFrom(now)
 	if !res.OK() || !deadline.IsZero() && now.Add(delay).After(deadline) {
 		return ErrRateLimited // another took the place in line
 	}
-	u.env.stats.add(cRateLimitWaits, 1)
-	if err := sleep(ctx, u.env.clock, delay); err != nil {
+	if err := sleep(ctx, c, delay); err != nil {
 		return ErrRateLimited
 	}
 	return nil
