@@ -60,8 +60,11 @@ import (
 //     from this round. So random loss costs one round at a lower rate
 //     when it first appears or changes, and never lowers the rate for
 //     good.
-//   - settled: at pacerBelow of the ceiling. Every pacerProbeEvery, while
-//     queries wait for tokens, probe: pacerProbeStep above the ceiling (at
+//   - settled: at pacerBelow of the ceiling, judged on each round and on
+//     the rounds since settling summed (with pacerSumSlack instead of
+//     pacerSlack), so that a rate a few percent over the ceiling, within
+//     one round's chance, is cut within a second. Every
+//     pacerProbeEvery, while queries wait for tokens, probe: pacerProbeStep above the ceiling (at
 //     least pacerProbeMin queries per second more) for pacerProbeHold. A
 //     probe that meets excess loss is over: settled again. It is judged
 //     as each loss comes in, on counts alone (three standard deviations
@@ -84,9 +87,11 @@ import (
 //     sent into it are in.
 //
 // Every change of rate waits before its outcomes count: until the queries
-// already in line for a token at the old rate have left, and an RTO more,
-// since replies and losses of queries sent at the old rate arrive until
-// then. Judged this way, the medium benchmark's upstream that drops above
+// already in line for a token at the old rate have left and an RTO more,
+// and until every query sent before it is answered or lost, since their
+// replies and losses arrive until then. Queries join the token bucket's
+// line only shortly before their turn (upstream.take), so that line is
+// short and a cut takes effect at once. Judged this way, the medium benchmark's upstream that drops above
 // 1024 queries/s drops 1% or less of what maildns sends it, and a ceiling
 // that falls to 400/s and comes back is followed within three seconds
 // each way (README, Measured).

@@ -19,7 +19,7 @@ import (
 // the plot.
 func TestMeasure(t *testing.T) {
 	cfg, err := parseFlags([]string{"-domains", "60", "-messages", "400", "-concurrency", "8",
-		"-deadline", "600ms", "-max-run", "5s", "-outage", "300ms",
+		"-deadline", "600ms", "-max-run", "15s", "-outage", "300ms",
 		"-peers", "maildns,net", "-profiles", "none,outage"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -110,10 +110,10 @@ func writeTable(w io.Writer, r *report) {
 			if res.UnboundRSSBytes > 0 {
 				mem += fmt.Sprintf("+%.0f", float64(res.UnboundRSSBytes)/(1<<20))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%d\t%s\t%s\t%.0f\t%s\t%.1f\t\n",
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.2f\t%.2f\t%s\t%d\t%s\t%s\t%s\t%s\t%.1f\t\n",
 				res.Peer, msgs, res.Rate, fmtMS(res.P50), fmtMS(res.P99), fmtMS(res.P999),
 				res.QueriesPerMsg, res.MinPerMsg, pct(res.Failed, res.Messages), res.Wrong, stale,
-				pctOf(res.Dropped, res.UpstreamQueries), res.AnsweredQPS, mem,
+				pctOf(res.Dropped, res.UpstreamQueries), answered(res.AnsweredQPS), mem,
 				float64(res.LiveHeapBytes)/(1<<20))
 		}
 		tw.Flush()
@@ -122,8 +122,13 @@ func writeTable(w io.Writer, r *report) {
 				continue
 			}
 			for _, sh := range res.Shifts {
-				fmt.Fprintf(w, "  %s, ceiling %.0f → %.0f/s at %.0fs: from %.0fs after on, %.1f%% dropped, %.0f answered/s",
-					res.Peer, sh.From, sh.To, sh.At, shiftSettle.Seconds(), sh.DroppedPct, sh.AnsweredQPS)
+				fmt.Fprintf(w, "  %s, ceiling %.0f → %.0f/s at %.1fs: ", res.Peer, sh.From, sh.To, sh.At)
+				if sh.AnsweredQPS == 0 {
+					fmt.Fprintf(w, "too short a run to judge (%.0fs after the change needed)\n", shiftSettle.Seconds())
+					continue
+				}
+				fmt.Fprintf(w, "from %.0fs after on, %.1f%% dropped, %.0f answered/s",
+					shiftSettle.Seconds(), sh.DroppedPct, sh.AnsweredQPS)
 				if sh.To > sh.From {
 					if sh.ReachedAfter >= 0 {
 						fmt.Fprintf(w, "; ≥ 0.9 × %.0f sent after %.1fs", sh.To, sh.ReachedAfter)
@@ -143,7 +148,7 @@ func writeTable(w io.Writer, r *report) {
 		"failed: messages deferred (temporary failure or deadline); wrong: bounced a deliverable domain or the reverse",
 		"stale: plans built on expired answers (RFC 8767), maildns only",
 		"dropped: share of the queries the upstream received that it dropped (loss, rate limit, outage)",
-		"answered/s: median of the upstream's answered queries per second over the steps after the first 5s",
+		"answered/s: median of the upstream's answered queries per second over the steps after the first 5s (-: none)",
 		"peak MB: growth of the Go heap in use during the run (garbage and the test server's included), +Unbound's peak RSS",
 		"live MB: growth of the live Go heap after the run (after a collection, before the peer is closed): what the peer keeps",
 	}
@@ -161,6 +166,14 @@ func writeTable(w io.Writer, r *report) {
 	for _, s := range r.Skipped {
 		fmt.Fprintln(w, "skipped:", s)
 	}
+}
+
+// answered formats an answered rate; 0 means the run was too short.
+func answered(qps float64) string {
+	if qps == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", qps)
 }
 
 // pctOf formats n as a percentage of total.

@@ -46,7 +46,7 @@ func profiles(cfg config) []profile {
 			Window: &dnstest.Fault{Drop: true}, WindowLen: cfg.Outage},
 		{Name: "ratelimit", Desc: "upstream answers at most 1024 queries/s, drops the rest", RateLimit: 1024},
 		{Name: "ceiling+loss", Desc: "upstream answers at most 1024 queries/s, and 10% of those are dropped", RateLimit: 1024, DropRate: 0.1},
-		{Name: "ceiling-shift", Desc: fmt.Sprintf("upstream answers at most 1024, then 400, then 1024 queries/s, %s each", cfg.MaxRun/3),
+		{Name: "ceiling-shift", Desc: fmt.Sprintf("upstream answers at most 1024, then 400, then 1024 queries/s, %s each", (cfg.MaxRun / 3).Round(10*time.Millisecond)),
 			Ceilings: []float64{1024, 400, 1024}},
 	}
 }
