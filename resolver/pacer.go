@@ -137,7 +137,9 @@ type pacer struct {
 	autoBurst bool // Config.BurstPerUpstream zero: a tenth of the rate
 	clock     clock
 	// settle is how long after a change of rate outcomes still belong to
-	// the old one: the upstream's RTO.
+	// the old one: the upstream's RTO. It is called with mu held, so it
+	// takes the upstream's lock after the pacer's: never call the pacer
+	// with the upstream's lock held.
 	settle func() time.Duration
 	// moved is told, outside the lock, that the ceiling changed from old
 	// to now (either zero: none).

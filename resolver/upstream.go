@@ -378,9 +378,9 @@ func (u *upstream) probe(ctx context.Context) {
 
 func (u *upstream) stats() UpstreamStats {
 	now := u.env.clock.Now()
+	rate, ceiling := u.pace.limits() // before u.mu: the pacer takes it, under its own lock (rto)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	rate, ceiling := u.pace.limits()
 	return UpstreamStats{
 		Addr:     u.addr,
 		Rate:     rate,
