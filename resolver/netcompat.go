@@ -33,11 +33,48 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 	var out []string
 	for _, rr := range ans.Records {
 		if t, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(t.Txt, ""))
+			var b strings.Builder
+			for _, s := range t.Txt {
+				b.WriteString(rawOctets(s))
+			}
+			out = append(out, b.String())
 		}
 	}
 	return out, nil
 }
+
+// rawOctets turns a character-string as miekg/dns presents it (a quote
+// and a backslash escaped by a backslash, every octet outside printable
+// ASCII as \DDD) back into its octets, as *net.Resolver returns them: a
+// tab in a DKIM key record is a tab, UTF-8 is UTF-8. It is the one place
+// that undoes that form.
+func rawOctets(s string) string {
+	i := strings.IndexByte(s, '\\')
+	if i < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			if v := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); v <= 255 {
+				b = append(b, byte(v))
+				i += 3
+				continue
+			}
+		}
+		i++
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // LookupMX returns the MX records for name sorted by preference, records
 // of equal preference in random order. Hosts are FQDNs with the trailing

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,77 @@ func TestNetCompatibleCopies(t *testing.T) {
 			t.Fatal("modifying a LookupMX result changed the cache")
 		}
 	}
+}
+
+// TestRawOctetsEveryByte sends every octet value through the wire in a TXT
+// record and checks that LookupTXT's conversion gives back exactly the
+// octets sent, as *net.Resolver does.
+func TestRawOctetsEveryByte(t *testing.T) {
+	var all []byte
+	for b := range 256 {
+		all = append(all, byte(b))
+	}
+	for _, raw := range [][]byte{all[:128], all[128:], []byte(`\"\\\123`), []byte("v=DKIM1;\tk=rsa;\tp=äbc")} {
+		esc := unpackTXT(t, raw)
+		if s := rawOctets(esc); s != string(raw) {
+			t.Errorf("%q: from %q got %q", raw, esc, s)
+		}
+	}
+	// Text that is not miekg/dns's escaped form is passed through: a
+	// trailing backslash, an escape past 255.
+	for in, want := range map[string]string{`a\`: `a\`, `\256`: `256`, `\1`: `1`, `\12x`: `12x`} {
+		if got := rawOctets(in); got != want {
+			t.Errorf("rawOctets(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestLookupTXTRawLikeNet compares LookupTXT with *net.Resolver on the same
+// server for records with a tab, a quote, a backslash and UTF-8.
+func TestLookupTXTRawLikeNet(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { realTime(c) })
+	srv.AddRecords(`raw.example. 300 IN TXT "v=DKIM1;\tk=rsa;\009p=MIIB" "\"q\" \\ \195\164"`)
+	nr := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Addr())
+	}}
+	ctx := context.Background()
+	want, err := nr.LookupTXT(ctx, "raw.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.LookupTXT(ctx, "raw.example")
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("LookupTXT = %q, %v; net.Resolver: %q", got, err, want)
+	}
+	if len(want) != 1 || !strings.Contains(want[0], "\t") || !strings.Contains(want[0], "ä") {
+		t.Errorf("net.Resolver's answer %q lacks the tab or the UTF-8 the test is about", want)
+	}
+}
+
+// unpackTXT returns the character-string raw (at most 255 octets) as
+// miekg/dns unpacks it from the wire, in its escaped form.
+func unpackTXT(t testing.TB, raw []byte) string {
+	t.Helper()
+	// x. TXT IN, TTL 0, RDATA: one character-string.
+	msg := []byte{1, 'x', 0, 0, 16, 0, 1, 0, 0, 0, 0, byte((len(raw) + 1) >> 8), byte(len(raw) + 1), byte(len(raw))}
+	msg = append(msg, raw...)
+	rr, _, err := dns.UnpackRR(msg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rr.(*dns.TXT).Txt[0]
+}
+
+func FuzzRawOctets(f *testing.F) {
+	f.Add([]byte("v=DKIM1;\tk=rsa; p=\"x\"\\"))
+	f.Add([]byte{0, 9, 10, 92, 34, 200, 255})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) > 255 {
+			raw = raw[:255]
+		}
+		if got := rawOctets(unpackTXT(t, raw)); got != string(raw) {
+			t.Errorf("%q came back as %q", raw, got)
+		}
+	})
 }
