@@ -11,8 +11,9 @@
 //   - answers are cached for their TTL, negative answers per RFC 2308 and
 //     failures per RFC 9520, and expired answers are served when the
 //     upstreams fail (RFC 8767);
-//   - each upstream is paced by a token bucket below its packet-rate
-//     ceiling;
+//   - each upstream is paced by a token bucket whose rate is found below
+//     its packet-rate ceiling (the replies per second stop growing with
+//     the queries sent), or capped by Config.QPSPerUpstream;
 //   - a query with no reply within its upstream's retransmission timeout
 //     is hedged on the next upstream, so packet loss costs milliseconds;
 //     retries are bounded per lookup and by a process-wide retry budget
