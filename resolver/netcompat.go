@@ -256,3 +256,126 @@ func isNotFound(err error) bool {
 	var de *net.DNSError
 	return errors.As(err, &de) && de.IsNotFound
 }
+
+// LookupCNAME returns the canonical name of host: the name at the end of
+// its CNAME chain, an FQDN with the trailing dot; host itself (as an FQDN)
+// if it has no CNAME. As with *net.Resolver, the name must have addresses
+// (A, else AAAA): a name without any is IsNotFound.
+func (r *Resolver) LookupCNAME(ctx context.Context, host string) (string, error) {
+	var firstErr error
+	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		ans, err := r.lookupRecords(ctx, host, qtype)
+		if err != nil {
+			if firstErr == nil || isNotFound(firstErr) && !isNotFound(err) {
+				firstErr = err
+			}
+			continue
+		}
+		for _, rr := range ans.Records {
+			if rr.Header().Rrtype == qtype {
+				return rr.Header().Name, nil
+			}
+		}
+	}
+	return "", firstErr
+}
+
+// LookupIP looks up host for network "ip", "ip4" or "ip6", as LookupNetIP
+// does. IPv4 addresses from DNS are 4-byte slices; an address literal is
+// returned in net.ParseIP's form.
+func (r *Resolver) LookupIP(ctx context.Context, network, host string) ([]net.IP, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		if _, err := r.LookupNetIP(ctx, network, host); err != nil {
+			return nil, err
+		}
+		return []net.IP{ip}, nil
+	}
+	addrs, err := r.LookupNetIP(ctx, network, host)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		out[i] = net.IP(a.AsSlice())
+	}
+	return out, nil
+}
+
+// LookupNS returns the NS records for name: hosts as FQDNs with the
+// trailing dot.
+func (r *Resolver) LookupNS(ctx context.Context, name string) ([]*net.NS, error) {
+	ans, err := r.lookupRecords(ctx, name, dns.TypeNS)
+	if err != nil {
+		return nil, err
+	}
+	var out []*net.NS
+	for _, rr := range ans.Records {
+		if ns, ok := rr.(*dns.NS); ok {
+			out = append(out, &net.NS{Host: ns.Ns})
+		}
+	}
+	return out, nil
+}
+
+// LookupSRV looks up the SRV records of _service._proto.name (of name
+// itself if service and proto are both empty), and returns the name they
+// were found at (the end of any CNAME chain) and the records sorted by
+// priority and, within a priority, shuffled by weight (RFC 2782), as
+// *net.Resolver does.
+func (r *Resolver) LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	target := name
+	if service != "" || proto != "" {
+		target = "_" + service + "._" + proto + "." + name
+	}
+	ans, err := r.lookupRecords(ctx, target, dns.TypeSRV)
+	if err != nil {
+		return "", nil, err
+	}
+	var cname string
+	var out []*net.SRV
+	for _, rr := range ans.Records {
+		if s, ok := rr.(*dns.SRV); ok {
+			cname = s.Hdr.Name
+			out = append(out, &net.SRV{Target: s.Target, Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+		}
+	}
+	sortSRV(out)
+	return cname, out, nil
+}
+
+// sortSRV orders records by priority, and each priority's by weighted
+// random choice (RFC 2782).
+func sortSRV(addrs []*net.SRV) {
+	slices.SortStableFunc(addrs, func(a, b *net.SRV) int { return int(a.Priority) - int(b.Priority) })
+	for i := 0; i < len(addrs); {
+		j := i + 1
+		for j < len(addrs) && addrs[j].Priority == addrs[i].Priority {
+			j++
+		}
+		group := addrs[i:j]
+		for k := range group {
+			total := 0
+			for _, a := range group[k:] {
+				total += int(a.Weight)
+			}
+			if total == 0 {
+				break
+			}
+			n := rand.IntN(total)
+			for m, a := range group[k:] {
+				if n -= int(a.Weight); n < 0 {
+					group[k], group[k+m] = group[k+m], group[k]
+					break
+				}
+			}
+		}
+		i = j
+	}
+}
+
+// LookupPort returns the port of service for network ("tcp", "udp", ...).
+// It reads no DNS: it is *net.Resolver's, from the system's services
+// database.
+func (r *Resolver) LookupPort(ctx context.Context, network, service string) (int, error) {
+	return net.DefaultResolver.LookupPort(ctx, network, service)
+}

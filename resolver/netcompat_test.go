@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -190,3 +191,99 @@ func FuzzRawOctets(f *testing.F) {
 		}
 	})
 }
+
+// TestNetMethodsLikeNet compares the methods *net.Resolver has, on the
+// same dnstest server, through maildns and through net.Resolver (pure Go):
+// the same results, the same not-found errors.
+func TestNetMethodsLikeNet(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { realTime(c) })
+	srv.AddRecords(`
+_smtp._tcp.example. 300 IN SRV 20 0 25 mx2.mail.example.
+_smtp._tcp.example. 300 IN SRV 10 5 2525 mx1.mail.example.
+chain.example. 300 IN CNAME alias.example.
+`)
+	nr := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Addr())
+	}}
+	ctx := context.Background()
+	same := func(what string, got, want any, gerr, werr error) {
+		t.Helper()
+		if werr != nil {
+			var gde, wde *net.DNSError
+			if !errors.As(gerr, &gde) || !errors.As(werr, &wde) || gde.IsNotFound != wde.IsNotFound {
+				t.Errorf("%s: error %v; net.Resolver: %v", what, gerr, werr)
+			}
+			return
+		}
+		if gerr != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %v, %v; net.Resolver: %v", what, got, gerr, want)
+		}
+	}
+	for _, h := range []string{"alias.example", "chain.example", "mx1.mail.example", "mx2.mail.example.", "nx.example", "mail.example"} {
+		g, gerr := r.LookupCNAME(ctx, h)
+		w, werr := nr.LookupCNAME(ctx, h)
+		same("LookupCNAME "+h, g, w, gerr, werr)
+	}
+	for _, c := range [][2]string{{"ip4", "mx1.mail.example"}, {"ip6", "mx1.mail.example"}, {"ip4", "192.0.2.7"}, {"ip", "2001:db8::7"}, {"ip4", "nx.example"}} {
+		g, gerr := r.LookupIP(ctx, c[0], c[1])
+		w, werr := nr.LookupIP(ctx, c[0], c[1])
+		same("LookupIP "+c[0]+" "+c[1], g, w, gerr, werr)
+	}
+	{
+		g, gerr := r.LookupNS(ctx, "example")
+		w, werr := nr.LookupNS(ctx, "example")
+		same("LookupNS", g, w, gerr, werr)
+		_, gerr = r.LookupNS(ctx, "nx.example")
+		_, werr = nr.LookupNS(ctx, "nx.example")
+		same("LookupNS nx", nil, nil, gerr, werr)
+	}
+	for _, c := range [][3]string{{"smtp", "tcp", "example"}, {"", "", "_smtp._tcp.example"}, {"imap", "tcp", "example"}} {
+		gc, g, gerr := r.LookupSRV(ctx, c[0], c[1], c[2])
+		wc, w, werr := nr.LookupSRV(ctx, c[0], c[1], c[2])
+		same("LookupSRV "+strings.Join(c[:], " "), []any{gc, g}, []any{wc, w}, gerr, werr)
+	}
+	gp, gerr := r.LookupPort(ctx, "tcp", "smtp")
+	wp, werr := nr.LookupPort(ctx, "tcp", "smtp")
+	same("LookupPort", gp, wp, gerr, werr)
+}
+
+// TestSortSRV checks RFC 2782's order: by priority, then weighted random
+// within a priority (a weight-0 record last unless alone), over many
+// shuffles.
+func TestSortSRV(t *testing.T) {
+	firsts := map[uint16]int{}
+	for range 2000 {
+		srvs := []*net.SRV{{Priority: 20, Weight: 0, Port: 4}, {Priority: 10, Weight: 0, Port: 3}, {Priority: 10, Weight: 30, Port: 2}, {Priority: 10, Weight: 10, Port: 1}}
+		sortSRV(srvs)
+		if srvs[3].Port != 4 || srvs[2].Port != 3 {
+			t.Fatalf("order %v %v %v %v", *srvs[0], *srvs[1], *srvs[2], *srvs[3])
+		}
+		firsts[srvs[0].Port]++
+	}
+	// Weight 30 against 10: first three times in four.
+	if n := firsts[2]; n < 1350 || n > 1650 {
+		t.Errorf("weight 30 of 40 came first %d times in 2000", n)
+	}
+}
+
+// netResolver is the method set of *net.Resolver; both types must have it
+// with the same signatures.
+type netResolver interface {
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
+	LookupCNAME(ctx context.Context, host string) (string, error)
+	LookupHost(ctx context.Context, host string) ([]string, error)
+	LookupIP(ctx context.Context, network, host string) ([]net.IP, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupNS(ctx context.Context, name string) ([]*net.NS, error)
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+	LookupPort(ctx context.Context, network, service string) (int, error)
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
+
+var (
+	_ netResolver = (*net.Resolver)(nil)
+	_ netResolver = (*Resolver)(nil)
+)

@@ -23,9 +23,10 @@
 //     avoided and re-probed, and the best one is always still tried.
 //
 // Lookup returns the full answer (keeping NXDOMAIN and NODATA apart); the
-// LookupMX, LookupTXT, LookupNetIP, LookupIPAddr, LookupHost and LookupAddr
-// methods have the signatures and semantics of *net.Resolver, so a Resolver
-// can be handed to code written for the standard library.
+// eleven methods of *net.Resolver (LookupAddr, LookupCNAME, LookupHost,
+// LookupIP, LookupIPAddr, LookupMX, LookupNS, LookupNetIP, LookupPort,
+// LookupSRV, LookupTXT) are here with its signatures and semantics, so a
+// Resolver can be handed to code written for the standard library.
 //
 // Every failure answers the question an MTA has to ask: bounce or defer?
 // See IsTemporary and the error variables.
