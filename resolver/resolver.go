@@ -315,6 +315,11 @@ func (r *Resolver) Close() error {
 // Lookup resolves name (with or without the trailing dot, in any case) for
 // records of type qtype, in class IN.
 //
+// Special-use names never reach an upstream: localhost and the names under
+// it answer the loopback address for A and AAAA and NODATA for other types
+// (RFC 6761 §6.3); invalid and onion and the names under them are NXDOMAIN
+// (RFC 6761 §6.4, RFC 7686).
+//
 // NXDOMAIN and NODATA are answers: err is nil and the Answer says which
 // (Rcode, NoData). err is non-nil only when no answer could be had; it is
 // then a *LookupError wrapping one of the package's error variables. When
@@ -361,6 +366,9 @@ func (r *Resolver) lookupSlow(ctx context.Context, k string, qtype uint16, now t
 	name := keyName(k)
 	if r.isClosed() {
 		return nil, &LookupError{Name: name, Type: qtype, Err: ErrClosed}
+	}
+	if ans := specialUse(name, qtype, now); ans != nil {
+		return ans, nil
 	}
 	// An NXDOMAIN learned for another type answers this one too.
 	if nx := r.cache.nxdomain(name, now.UnixNano()); nx != nil {
@@ -608,4 +616,29 @@ func chain(name string, qtype uint16, rrs []dns.RR) []dns.RR {
 		cur = next
 	}
 	return slices.Clip(out)
+}
+
+// specialUse answers, without a query, the special-use names that must
+// never reach an upstream: localhost and the names under it are the
+// loopback addresses, with no record of any other type (RFC 6761 §6.3);
+// invalid (§6.4) and onion (RFC 7686 §2) and the names under them do not
+// exist. name is a lower-case FQDN. It returns nil for every other name.
+func specialUse(name string, qtype uint16, now time.Time) *Answer {
+	under := func(zone string) bool { return name == zone || strings.HasSuffix(name, "."+zone) }
+	ans := &Answer{Name: name, Type: qtype, Expires: now}
+	switch {
+	case under("localhost."):
+		hdr := dns.RR_Header{Name: name, Rrtype: qtype, Class: dns.ClassINET}
+		switch qtype {
+		case dns.TypeA:
+			ans.Records = []dns.RR{&dns.A{Hdr: hdr, A: net.IPv4(127, 0, 0, 1).To4()}}
+		case dns.TypeAAAA:
+			ans.Records = []dns.RR{&dns.AAAA{Hdr: hdr, AAAA: net.IPv6loopback}}
+		}
+	case under("invalid."), under("onion."):
+		ans.Rcode = dns.RcodeNameError
+	default:
+		return nil
+	}
+	return ans
 }

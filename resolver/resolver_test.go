@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -1047,5 +1048,55 @@ func TestHedgeOnLoss(t *testing.T) {
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("lookup %d took %v with one lossy upstream of two (Timeout 3s)", i, d)
 		}
+	}
+}
+
+// TestSpecialUseNames: localhost (RFC 6761 §6.3), invalid (§6.4) and onion
+// (RFC 7686) are answered without a query.
+func TestSpecialUseNames(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		want  string // the record's data; "NXDOMAIN"; "NODATA"
+	}{
+		{"localhost", dns.TypeA, "127.0.0.1"},
+		{"LocalHost.", dns.TypeAAAA, "::1"},
+		{"mail.localhost", dns.TypeA, "127.0.0.1"},
+		{"localhost", dns.TypeMX, "NODATA"},
+		{"invalid", dns.TypeA, "NXDOMAIN"},
+		{"x.invalid", dns.TypeMX, "NXDOMAIN"},
+		{"duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion", dns.TypeA, "NXDOMAIN"},
+		{"onion", dns.TypeTXT, "NXDOMAIN"},
+	} {
+		ans, err := r.Lookup(context.Background(), c.name, c.qtype)
+		if err != nil {
+			t.Errorf("%s %s: %v", c.name, dns.TypeToString[c.qtype], err)
+			continue
+		}
+		got := "NODATA"
+		switch {
+		case ans.NXDomain():
+			got = "NXDOMAIN"
+		case len(ans.Records) == 1:
+			got = strings.Fields(ans.Records[0].String())[4]
+		}
+		if got != c.want {
+			t.Errorf("%s %s: %s, want %s", c.name, dns.TypeToString[c.qtype], got, c.want)
+		}
+	}
+	if n := srv.Queries(); n != 0 {
+		t.Errorf("%d queries sent for special-use names", n)
+	}
+	// Names that merely look alike are resolved as usual.
+	if _, err := r.Lookup(context.Background(), "notlocalhost.example", dns.TypeA); err != nil {
+		t.Error(err)
+	}
+	if srv.Queries() != 1 {
+		t.Errorf("notlocalhost.example: %d queries, want 1", srv.Queries())
+	}
+	ips, err := r.LookupNetIP(context.Background(), "ip", "localhost")
+	if want := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}; err != nil || !slices.Equal(ips, want) {
+		t.Errorf("LookupNetIP localhost: %v, %v", ips, err)
 	}
 }
