@@ -260,7 +260,10 @@ func isNotFound(err error) bool {
 // LookupCNAME returns the canonical name of host: the name at the end of
 // its CNAME chain, an FQDN with the trailing dot; host itself (as an FQDN)
 // if it has no CNAME. As with *net.Resolver, the name must have addresses
-// (A, else AAAA): a name without any is IsNotFound.
+// (A, else AAAA): a name without any is IsNotFound. One difference, RFC
+// 1034 §3.6.2's: for a chain of several CNAMEs, *net.Resolver returns the
+// first CNAME target in the answer (whichever the server put first), this
+// the end of the chain.
 func (r *Resolver) LookupCNAME(ctx context.Context, host string) (string, error) {
 	var firstErr error
 	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
