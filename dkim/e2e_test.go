@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/maildns/maildns/dkim"
-	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/maildns/maildns/dnstest"
 	"github.com/maildns/maildns/resolver"
 	"github.com/miekg/dns"
 )

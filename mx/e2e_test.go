@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/maildns/maildns/dnstest"
 	"github.com/maildns/maildns/mx"
 	"github.com/maildns/maildns/resolver"
 )

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/maildns/maildns/dnstest"
 	"github.com/maildns/maildns/resolver"
 	"github.com/miekg/dns"
 )

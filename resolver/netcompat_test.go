@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/maildns/maildns/dnstest"
 	"github.com/miekg/dns"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/maildns/maildns/dnstest"
 	mdns "github.com/maildns/maildns/resolver"
 	"github.com/maildns/maildns/spf"
 	"github.com/miekg/dns"

@@ -96,7 +96,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/maildns/maildns/dnstest"
 )
 
 // config is the benchmark's settings.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/maildns/maildns/dnstest"
 )
 
 // A profile is a fault pattern applied to the upstream during a run.

@@ -1,5 +1,8 @@
-// Package dnstest runs a loopback DNS server for tests, demos and
-// benchmarks.
+// Package dnstest runs a loopback DNS server with fault injection, for
+// testing code that makes DNS lookups, as net/http/httptest does for HTTP:
+// point a resolver (maildns's, or a *net.Resolver through its Dial field)
+// at Server.Addr and see what the code does when answers are lost, late,
+// SERVFAIL, truncated, spoofed or rate-limited.
 //
 // The server answers from zone data in RFC 1035 master-file format the way
 // a recursive resolver's answers look to its clients: authoritative data
@@ -11,9 +14,9 @@
 // time, and every query received is counted per name and type, per second
 // and per transport.
 //
-// It is used by the resolver tests, the end-to-end tests of mx, spf and
-// dkim, and by the programs in the examples module; Start does not need a
-// *testing.T, NewServer is the shorthand for tests.
+// maildns's own tests, the end-to-end tests of mx, spf and dkim, and the
+// programs in the examples module use it. Start does not need a
+// *testing.T; NewServer is the shorthand for tests.
 package dnstest
 
 import (

@@ -6,7 +6,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/maildns/maildns/internal/dnstest"
+	"github.com/maildns/maildns/dnstest"
 )
 
 func Example() {
