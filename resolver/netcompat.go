@@ -24,7 +24,9 @@ const errNoSuchHost = "no such host"
 
 // LookupTXT returns the TXT records for name. Each record's strings are
 // concatenated into one, as *net.Resolver does (an SPF or DKIM record
-// split into 255-octet strings comes back whole).
+// split into 255-octet strings comes back whole), in raw octets. One
+// difference: name may hold any octet in a label (RFC 2181 §11), where
+// *net.Resolver wants a host name; SPF macros build such names.
 func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	ans, err := r.lookupRecords(ctx, name, dns.TypeTXT)
 	if err != nil {
@@ -80,19 +82,32 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 // of equal preference in random order. Hosts are FQDNs with the trailing
 // dot; a null MX (RFC 7505) is returned as Host ".".
 func (r *Resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	if err := checkHost(name); err != nil {
+		return nil, err
+	}
 	ans, err := r.lookupRecords(ctx, name, dns.TypeMX)
 	if err != nil {
 		return nil, err
 	}
 	var out []*net.MX
+	var invalid error
 	for _, rr := range ans.Records {
 		if mx, ok := rr.(*dns.MX); ok {
-			out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
+			host := rawOctets(mx.Mx)
+			if !isHostName(host) {
+				// An address in place of a name is let through, as
+				// *net.Resolver does.
+				if ip, err := netip.ParseAddr(strings.TrimSuffix(host, ".")); err != nil || ip.Zone() != "" {
+					invalid = &net.DNSError{Err: errInvalidNames, Name: name}
+					continue
+				}
+			}
+			out = append(out, &net.MX{Host: host, Pref: mx.Preference})
 		}
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	slices.SortStableFunc(out, func(a, b *net.MX) int { return int(a.Pref) - int(b.Pref) })
-	return out, nil
+	return out, invalid
 }
 
 // LookupAddr performs a reverse lookup for the address, returning the
@@ -111,12 +126,17 @@ func (r *Resolver) LookupAddr(ctx context.Context, addr string) ([]string, error
 		return nil, err
 	}
 	var out []string
+	var invalid error
 	for _, rr := range ans.Records {
 		if p, ok := rr.(*dns.PTR); ok {
-			out = append(out, p.Ptr)
+			if host := rawOctets(p.Ptr); isHostName(host) {
+				out = append(out, host)
+			} else {
+				invalid = &net.DNSError{Err: errInvalidNames, Name: addr}
+			}
 		}
 	}
-	return out, nil
+	return out, invalid
 }
 
 // LookupNetIP looks up host, returning its IPv4 and IPv6 addresses for
@@ -124,22 +144,25 @@ func (r *Resolver) LookupAddr(ctx context.Context, addr string) ([]string, error
 // and AAAA lookups run concurrently and the IPv4 addresses come first. An
 // IP address literal is returned as it is.
 func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	var types []uint16
-	switch network {
-	case "ip":
-		types = []uint16{dns.TypeA, dns.TypeAAAA}
+	afnet, err := ipNetwork(network)
+	if err != nil {
+		return nil, err
+	}
+	types := []uint16{dns.TypeA, dns.TypeAAAA}
+	switch afnet {
 	case "ip4":
-		types = []uint16{dns.TypeA}
+		types = types[:1]
 	case "ip6":
-		types = []uint16{dns.TypeAAAA}
-	default:
-		return nil, net.UnknownNetworkError(network)
+		types = types[1:]
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if network == "ip4" && !ip.Unmap().Is4() || network == "ip6" && !ip.Is6() {
-			return nil, &net.DNSError{Err: "no suitable address", Name: host}
+		if afnet == "ip4" && !ip.Unmap().Is4() || afnet == "ip6" && !ip.Is6() {
+			return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
 		}
 		return []netip.Addr{ip}, nil
+	}
+	if err := checkHost(host); err != nil {
+		return nil, err
 	}
 	type result struct {
 		addrs []netip.Addr
@@ -193,6 +216,9 @@ func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]net
 
 // LookupIPAddr looks up host's IPv4 and IPv6 addresses.
 func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []net.IPAddr{{IP: net.IP(ip.AsSlice()).To16(), Zone: ip.Zone()}}, nil
+	}
 	addrs, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, err
@@ -206,6 +232,9 @@ func (r *Resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr,
 
 // LookupHost looks up host's addresses, as strings.
 func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return []string{host}, nil // as given, as *net.Resolver does
+	}
 	addrs, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, err
@@ -265,6 +294,9 @@ func isNotFound(err error) bool {
 // first CNAME target in the answer (whichever the server put first), this
 // the end of the chain.
 func (r *Resolver) LookupCNAME(ctx context.Context, host string) (string, error) {
+	if err := checkHost(host); err != nil {
+		return "", err
+	}
 	var firstErr error
 	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		ans, err := r.lookupRecords(ctx, host, qtype)
@@ -276,7 +308,10 @@ func (r *Resolver) LookupCNAME(ctx context.Context, host string) (string, error)
 		}
 		for _, rr := range ans.Records {
 			if rr.Header().Rrtype == qtype {
-				return rr.Header().Name, nil
+				if cname := rawOctets(rr.Header().Name); isHostName(cname) {
+					return cname, nil
+				}
+				return "", &net.DNSError{Err: errInvalidNames, Name: host}
 			}
 		}
 	}
@@ -287,6 +322,9 @@ func (r *Resolver) LookupCNAME(ctx context.Context, host string) (string, error)
 // does. IPv4 addresses from DNS are 4-byte slices; an address literal is
 // returned in net.ParseIP's form.
 func (r *Resolver) LookupIP(ctx context.Context, network, host string) ([]net.IP, error) {
+	if _, err := ipNetwork(network); err != nil {
+		return nil, err
+	}
 	if ip := net.ParseIP(host); ip != nil {
 		if _, err := r.LookupNetIP(ctx, network, host); err != nil {
 			return nil, err
@@ -307,17 +345,25 @@ func (r *Resolver) LookupIP(ctx context.Context, network, host string) ([]net.IP
 // LookupNS returns the NS records for name: hosts as FQDNs with the
 // trailing dot.
 func (r *Resolver) LookupNS(ctx context.Context, name string) ([]*net.NS, error) {
+	if err := checkHost(name); err != nil {
+		return nil, err
+	}
 	ans, err := r.lookupRecords(ctx, name, dns.TypeNS)
 	if err != nil {
 		return nil, err
 	}
 	var out []*net.NS
+	var invalid error
 	for _, rr := range ans.Records {
 		if ns, ok := rr.(*dns.NS); ok {
-			out = append(out, &net.NS{Host: ns.Ns})
+			if host := rawOctets(ns.Ns); isHostName(host) {
+				out = append(out, &net.NS{Host: host})
+			} else {
+				invalid = &net.DNSError{Err: errInvalidNames, Name: name}
+			}
 		}
 	}
-	return out, nil
+	return out, invalid
 }
 
 // LookupSRV looks up the SRV records of _service._proto.name (of name
@@ -330,20 +376,31 @@ func (r *Resolver) LookupSRV(ctx context.Context, service, proto, name string) (
 	if service != "" || proto != "" {
 		target = "_" + service + "._" + proto + "." + name
 	}
+	if err := checkHost(target); err != nil {
+		return "", nil, err
+	}
 	ans, err := r.lookupRecords(ctx, target, dns.TypeSRV)
 	if err != nil {
 		return "", nil, err
 	}
 	var cname string
 	var out []*net.SRV
+	var invalid error
 	for _, rr := range ans.Records {
 		if s, ok := rr.(*dns.SRV); ok {
-			cname = s.Hdr.Name
-			out = append(out, &net.SRV{Target: s.Target, Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+			cname = rawOctets(s.Hdr.Name)
+			if t := rawOctets(s.Target); isHostName(t) {
+				out = append(out, &net.SRV{Target: t, Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+			} else {
+				invalid = &net.DNSError{Err: errInvalidNames, Name: name}
+			}
 		}
 	}
+	if cname != "" && !isHostName(cname) {
+		return "", nil, &net.DNSError{Err: errInvalidNames, Name: name}
+	}
 	sortSRV(out)
-	return cname, out, nil
+	return cname, out, invalid
 }
 
 // sortSRV orders records by priority, and each priority's by weighted
@@ -381,4 +438,68 @@ func sortSRV(addrs []*net.SRV) {
 // database.
 func (r *Resolver) LookupPort(ctx context.Context, network, service string) (int, error) {
 	return net.DefaultResolver.LookupPort(ctx, network, service)
+}
+
+// isHostName reports whether s is a host name as *net.Resolver accepts
+// one, in queries and in the names answers point to: LDH labels (and
+// underscore labels, as in SRV names) of at most 63 octets, no label
+// starting or ending with a hyphen, not all-numeric, at most 253 octets
+// (254 with the trailing dot); the root is one.
+func isHostName(s string) bool {
+	if s == "." {
+		return true
+	}
+	if n := len(s); n == 0 || n > 254 || n == 254 && s[n-1] != '.' {
+		return false
+	}
+	last, label, letters := byte('.'), 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+			letters = true
+			label++
+		case '0' <= c && c <= '9':
+			label++
+		case c == '-':
+			if last == '.' {
+				return false
+			}
+			letters = true
+			label++
+		case c == '.':
+			if last == '.' || last == '-' || label == 0 || label > 63 {
+				return false
+			}
+			label = 0
+		default:
+			return false
+		}
+		last = s[i]
+	}
+	return last != '-' && label <= 63 && letters
+}
+
+// errInvalidNames is *net.Resolver's error detail for answers some of
+// whose records name invalid hosts: those are left out, the rest returned
+// with this error.
+const errInvalidNames = "DNS response contained records which contain invalid names"
+
+// checkHost returns the error *net.Resolver returns, without a query, for
+// a name that is not a host name.
+func checkHost(name string) error {
+	if !isHostName(name) {
+		return &net.DNSError{Err: errNoSuchHost, Name: name, IsNotFound: true, UnwrapErr: ErrBadName}
+	}
+	return nil
+}
+
+// ipNetwork returns the address family of network as *net.Resolver
+// parses it ("ip4:icmp" is "ip4"), or an error.
+func ipNetwork(network string) (string, error) {
+	afnet, _, _ := strings.Cut(network, ":")
+	switch afnet {
+	case "ip", "ip4", "ip6":
+		return afnet, nil
+	}
+	return "", net.UnknownNetworkError(network)
 }

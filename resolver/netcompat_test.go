@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
@@ -293,3 +294,82 @@ var (
 	_ netResolver = (*net.Resolver)(nil)
 	_ netResolver = (*Resolver)(nil)
 )
+
+// TestNamesLikeNet compares, with net.Resolver on the same server, the
+// checks of names asked for (refused without a query), the filtering of
+// answers naming invalid hosts, literals and networks.
+func TestNamesLikeNet(t *testing.T) {
+	r, srv, _ := setup(t, func(c *Config) { realTime(c) })
+	srv.AddRecords(`
+bad.example. 300 IN MX 10 good.example.
+bad.example. 300 IN MX 20 bad\ host.example.
+bad.example. 300 IN NS ns.example.
+bad.example. 300 IN NS not_a\@host.example.
+`)
+	nr := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Addr())
+	}}
+	ctx := context.Background()
+	errText := func(err error) string {
+		var de *net.DNSError
+		if errors.As(err, &de) {
+			return fmt.Sprintf("DNSError %q notfound=%v", de.Err, de.IsNotFound)
+		}
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Sprintf("AddrError %q", ae.Err)
+		}
+		if err != nil {
+			return fmt.Sprintf("%T %v", err, err)
+		}
+		return "nil"
+	}
+	// Names net refuses to ask about: no query goes out.
+	var sent int64
+	for _, h := range []string{"a+b.example", "-x.example", "x-.example", "123.456", "a..b"} {
+		before := srv.Queries()
+		_, gerr := r.LookupHost(ctx, h)
+		_, gmerr := r.LookupMX(ctx, h)
+		sent += srv.Queries() - before
+		_, werr := nr.LookupHost(ctx, h)
+		_, wmerr := nr.LookupMX(ctx, h)
+		if errText(gerr) != errText(werr) || errText(gmerr) != errText(wmerr) {
+			t.Errorf("%q: LookupHost %s, LookupMX %s; net.Resolver: %s, %s", h, errText(gerr), errText(gmerr), errText(werr), errText(wmerr))
+		}
+	}
+	if sent != 0 {
+		t.Errorf("%d queries sent for names that are not host names", sent)
+	}
+	// Answers naming invalid hosts: the rest, and net's error.
+	gm, gerr := r.LookupMX(ctx, "bad.example")
+	wm, werr := nr.LookupMX(ctx, "bad.example")
+	if !reflect.DeepEqual(gm, wm) || errText(gerr) != errText(werr) {
+		t.Errorf("LookupMX bad.example: %v, %s; net.Resolver: %v, %s", gm, errText(gerr), wm, errText(werr))
+	}
+	gn, gerr := r.LookupNS(ctx, "bad.example")
+	wn, werr := nr.LookupNS(ctx, "bad.example")
+	if !reflect.DeepEqual(gn, wn) || errText(gerr) != errText(werr) {
+		t.Errorf("LookupNS bad.example: %v, %s; net.Resolver: %v, %s", gn, errText(gerr), wn, errText(werr))
+	}
+	// Literals and networks.
+	for _, h := range []string{"2001:DB8::1", "192.0.2.1", "::ffff:192.0.2.1"} {
+		gh, _ := r.LookupHost(ctx, h)
+		wh, _ := nr.LookupHost(ctx, h)
+		if !slices.Equal(gh, wh) {
+			t.Errorf("LookupHost %q: %v; net.Resolver: %v", h, gh, wh)
+		}
+		gi, _ := r.LookupIPAddr(ctx, h)
+		wi, _ := nr.LookupIPAddr(ctx, h)
+		if !reflect.DeepEqual(gi, wi) {
+			t.Errorf("LookupIPAddr %q: %#v; net.Resolver: %#v", h, gi, wi)
+		}
+	}
+	for _, c := range [][2]string{{"ip6", "192.0.2.1"}, {"ip4", "2001:db8::1"}, {"ip4:icmp", "mx1.mail.example"}, {"tcp", "mx1.mail.example"}} {
+		ga, gerr := r.LookupNetIP(ctx, c[0], c[1])
+		wa, werr := nr.LookupNetIP(ctx, c[0], c[1])
+		if !slices.Equal(ga, wa) || errText(gerr) != errText(werr) {
+			t.Errorf("LookupNetIP %s %s: %v, %s; net.Resolver: %v, %s", c[0], c[1], ga, errText(gerr), wa, errText(werr))
+		}
+	}
+}
