@@ -37,6 +37,9 @@ type Answer struct {
 	// with DNSSEC. Trust it only when the path to the upstream is trusted
 	// (loopback or a protected network).
 	Authenticated bool
+	// Upstream is the upstream ("ip:port") that gave the answer; empty
+	// for a special-use name answered without a query.
+	Upstream string
 }
 
 // NXDomain reports whether the name does not exist.

@@ -91,10 +91,11 @@ type flight struct {
 }
 
 // resolve runs the attempts for one lookup and returns a NOERROR or
-// NXDOMAIN reply, or the error of the last attempt that failed.
+// NXDOMAIN reply and the upstream that sent it, or the error of the last
+// attempt that failed.
 // waitUntil, if later than the usual bound, is how long the first query
 // may wait for a pacing token.
-func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *flight, waitUntil time.Time) (*dns.Msg, error) {
+func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *flight, waitUntil time.Time) (msg *dns.Msg, upstream string, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	now := r.clock.Now()
 	l := &lookup{
@@ -118,7 +119,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 	for l.outstanding > 0 || l.waiting {
 		select {
 		case <-ctx.Done(): // Close
-			return nil, &LookupError{Name: name, Type: qtype, Err: ErrClosed}
+			return nil, "", &LookupError{Name: name, Type: qtype, Err: ErrClosed}
 		case a := <-l.sent:
 			l.noteSent(a)
 			if !a.ended { // (its result can come first)
@@ -140,10 +141,10 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 				if r.budget.answered(l.started > 1) {
 					r.logf("resolver: retry budget recovered")
 				}
-				return a.msg, nil
+				return a.msg, a.u.addr, nil
 			}
 			if errors.Is(a.err, ErrClosed) || errors.Is(a.err, ErrBadName) {
-				return nil, l.fail(a)
+				return nil, "", l.fail(a)
 			}
 			if l.lastErr == nil || a.u != nil {
 				// A real failure says more than being paced out.
@@ -161,7 +162,7 @@ func (r *Resolver) resolve(ctx context.Context, name string, qtype uint16, f *fl
 			}
 		}
 	}
-	return nil, l.fail(l.last)
+	return nil, "", l.fail(l.last)
 }
 
 // fail wraps a's error for the caller.

@@ -254,7 +254,8 @@ func (r *Resolver) lookupRecords(ctx context.Context, name string, qtype uint16)
 		return nil, toDNSError(name, err)
 	}
 	if ans.NotFound() {
-		return nil, &net.DNSError{Err: errNoSuchHost, Name: name, IsNotFound: true}
+		// Server as *net.Resolver sets it: the upstream that said so.
+		return nil, &net.DNSError{Err: errNoSuchHost, Name: name, Server: ans.Upstream, IsNotFound: true}
 	}
 	return ans, nil
 }

@@ -212,8 +212,10 @@ chain.example. 300 IN CNAME alias.example.
 		t.Helper()
 		if werr != nil {
 			var gde, wde *net.DNSError
-			if !errors.As(gerr, &gde) || !errors.As(werr, &wde) || gde.IsNotFound != wde.IsNotFound {
-				t.Errorf("%s: error %v; net.Resolver: %v", what, gerr, werr)
+			if !errors.As(gerr, &gde) || !errors.As(werr, &wde) || gde.IsNotFound != wde.IsNotFound ||
+				// (net's Server is the address it gave Dial, which went elsewhere)
+				(gde.Server == "") != (wde.Server == "") || gde.Err != wde.Err || gde.IsTimeout != wde.IsTimeout || gde.IsTemporary != wde.IsTemporary {
+				t.Errorf("%s: error %#v; net.Resolver: %#v", what, gerr, werr)
 			}
 			return
 		}

@@ -489,7 +489,7 @@ func (r *Resolver) resolveAndStore(k string, qtype uint16, waitUntil time.Time) 
 	r.flights.Store(k, f)
 	defer r.flights.CompareAndDelete(k, f)
 	name := keyName(k)
-	msg, err := r.resolve(r.base, name, qtype, f, waitUntil)
+	msg, upstream, err := r.resolve(r.base, name, qtype, f, waitUntil)
 	now := r.clock.Now()
 	if err != nil {
 		// Remember what the upstreams said (RFC 9520), not our own
@@ -500,6 +500,7 @@ func (r *Resolver) resolveAndStore(k string, qtype uint16, waitUntil time.Time) 
 		return nil, err
 	}
 	ans := r.makeAnswer(name, qtype, msg, now)
+	ans.Upstream = upstream
 	// Stored even with TTL 0: it is not fresh, but it clears a remembered
 	// failure and can be served stale.
 	r.cache.put(k, answerEntry(ans))
