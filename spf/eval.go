@@ -160,7 +160,8 @@ func (e *evaluation) countLookup() error {
 	return nil
 }
 
-// countVoid counts a term whose lookup found nothing (§4.6.4).
+// countVoid counts a lookup that found nothing (§4.6.4): a term's, or one
+// of the address lookups of an mx term's hosts.
 func (e *evaluation) countVoid() error {
 	e.voids++
 	if e.voids > e.maxVoids {
@@ -206,7 +207,7 @@ func (e *evaluation) match(ctx context.Context, m *mechanism, domain string) (bo
 		if !ok {
 			return false, nil
 		}
-		return e.matchAddrs(ctx, target, m, true)
+		return e.matchAddrs(ctx, target, m)
 
 	case kindMX:
 		if !ok {
@@ -227,7 +228,7 @@ func (e *evaluation) match(ctx context.Context, m *mechanism, domain string) (bo
 			if !ok {
 				continue // null MX (RFC 7505) or an unusable name
 			}
-			matched, err := e.matchAddrs(ctx, host, m, false)
+			matched, err := e.matchAddrs(ctx, host, m)
 			if matched || err != nil {
 				return matched, err
 			}
@@ -271,18 +272,16 @@ func (e *evaluation) match(ctx context.Context, m *mechanism, domain string) (bo
 
 // matchAddrs looks up the addresses of name in the client's family only
 // and compares them with the client under the mechanism's CIDR lengths
-// (§5.3, §5.4). countVoid is false for the MX hosts of an mx mechanism,
-// whose void lookups the MX limit already bounds.
-func (e *evaluation) matchAddrs(ctx context.Context, name string, m *mechanism, countVoid bool) (bool, error) {
+// (§5.3, §5.4). A lookup that finds nothing is a void lookup (§4.6.4),
+// also for the MX hosts of an mx mechanism, as pyspf and Mail::SPF count
+// them: an mx: naming ten hosts without addresses is not free.
+func (e *evaluation) matchAddrs(ctx context.Context, name string, m *mechanism) (bool, error) {
 	addrs, void, err := e.lookupIP(ctx, e.network, name)
 	if err != nil {
 		return false, err
 	}
 	if void {
-		if countVoid {
-			return false, e.countVoid()
-		}
-		return false, nil
+		return false, e.countVoid()
 	}
 	bits := m.bits4
 	if e.network == "ip6" {

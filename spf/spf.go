@@ -122,8 +122,9 @@ var (
 	// modifiers that query DNS were evaluated (RFC 7208 §4.6.4). Include
 	// and redirect loops end here.
 	ErrTooManyLookups = errors.New("spf: too many DNS-querying terms")
-	// ErrTooManyVoidLookups: more than Checker.MaxVoidLookups (2) terms got
-	// NXDOMAIN or an empty answer (§4.6.4).
+	// ErrTooManyVoidLookups: more than Checker.MaxVoidLookups (2) lookups
+	// got NXDOMAIN or an empty answer (§4.6.4), counting, as pyspf and
+	// Mail::SPF do, the address lookups of an mx mechanism's hosts.
 	ErrTooManyVoidLookups = errors.New("spf: too many void lookups")
 	// ErrTooManyMX: an mx mechanism found more than Checker.MaxMXNames (10)
 	// MX records (§4.6.4).
@@ -234,9 +235,11 @@ type Checker struct {
 	// 100 are treated as 100.
 	MaxLookups int
 
-	// MaxVoidLookups is the number of those terms that may get NXDOMAIN or
-	// an empty answer. Zero means DefaultMaxVoidLookups (2); values above
-	// 100 are treated as 100.
+	// MaxVoidLookups is the number of lookups that may get NXDOMAIN or an
+	// empty answer: those of terms, and the address lookups of the hosts
+	// an mx mechanism finds (an IPv6-only host is void for an IPv4
+	// client). Zero means DefaultMaxVoidLookups (2); values above 100 are
+	// treated as 100.
 	MaxVoidLookups int
 
 	// MaxMXNames is the number of MX records an mx mechanism may find;
