@@ -3,6 +3,8 @@ module github.com/maildns/maildns/examples
 go 1.25.0
 
 require (
+	blitiri.com.ar/go/spf v1.6.0
+	github.com/emersion/go-msgauth v0.7.0
 	github.com/maildns/maildns v0.0.0-00010101000000-000000000000
 	github.com/miekg/dns v1.1.73
 	github.com/ncruces/go-dns v1.3.4
@@ -24,6 +26,7 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.70.1 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
+	golang.org/x/crypto v0.55.0 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
