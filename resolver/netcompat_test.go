@@ -252,6 +252,20 @@ chain.example. 300 IN CNAME alias.example.
 		wc, w, werr := nr.LookupSRV(ctx, c[0], c[1], c[2])
 		same("LookupSRV "+strings.Join(c[:], " "), []any{gc, g}, []any{wc, w}, gerr, werr)
 	}
+	for _, a := range []string{"192.0.2.1", "192.0.2.200"} {
+		g, gerr := r.LookupAddr(ctx, a)
+		w, werr := nr.LookupAddr(ctx, a)
+		same("LookupAddr "+a, g, w, gerr, werr)
+	}
+	srv.SetFault("broken.example.", dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	{
+		g, gerr := r.LookupMX(ctx, "broken.example")
+		w, werr := nr.LookupMX(ctx, "broken.example")
+		same("LookupMX SERVFAIL", g, w, gerr, werr)
+		if werr == nil {
+			t.Error("net.Resolver took SERVFAIL for an answer")
+		}
+	}
 	gp, gerr := r.LookupPort(ctx, "tcp", "smtp")
 	wp, werr := nr.LookupPort(ctx, "tcp", "smtp")
 	same("LookupPort", gp, wp, gerr, werr)
