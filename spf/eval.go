@@ -247,8 +247,12 @@ func (e *evaluation) match(ctx context.Context, m *mechanism, domain string) (bo
 			return false, nil
 		}
 		for _, name := range names {
-			if isSubdomain(name, target) && e.validate(ctx, name) {
-				return true, nil
+			if !isSubdomain(name, target) {
+				continue
+			}
+			valid, err := e.validate(ctx, name)
+			if valid || err != nil {
+				return valid, err
 			}
 		}
 		return false, nil
@@ -384,15 +388,22 @@ func (e *evaluation) reverse(ctx context.Context) (names []string, void bool, er
 }
 
 // validate reports whether a PTR name resolves back to the client (§5.5).
-// Errors make the name invalid, as the RFC says.
-func (e *evaluation) validate(ctx context.Context, name string) bool {
+// Errors make the name invalid, as the RFC says. A name without addresses
+// is a void lookup, counted as pyspf counts it; the error is the limit's.
+func (e *evaluation) validate(ctx context.Context, name string) (bool, error) {
 	key := strings.ToLower(name)
 	if v, ok := e.validated[key]; ok {
-		return v
+		return v, nil
 	}
 	valid := false
 	if n, ok := queryName(name); ok {
-		addrs, _, err := e.lookupIP(ctx, e.network, n)
+		addrs, void, err := e.lookupIP(ctx, e.network, n)
+		if void {
+			// Counted as pyspf counts it; past the limit, a permerror.
+			if err := e.countVoid(); err != nil {
+				return false, err
+			}
+		}
 		if err == nil {
 			for _, a := range addrs {
 				if a == e.ip {
@@ -406,7 +417,14 @@ func (e *evaluation) validate(ctx context.Context, name string) bool {
 		e.validated = make(map[string]bool)
 	}
 	e.validated[key] = valid
-	return valid
+	return valid, nil
+}
+
+// valid is validate for the %{p} macro, whose expansion cannot fail: past
+// the void limit a name is not valid.
+func (e *evaluation) valid(ctx context.Context, name string) bool {
+	v, err := e.validate(ctx, name)
+	return v && err == nil
 }
 
 // validatedName is the %{p} macro (§7.3): a validated name of the client,
@@ -418,17 +436,17 @@ func (e *evaluation) validatedName(ctx context.Context, domain string) string {
 		return "unknown"
 	}
 	for _, name := range names {
-		if strings.EqualFold(name, domain) && e.validate(ctx, name) {
+		if strings.EqualFold(name, domain) && e.valid(ctx, name) {
 			return name
 		}
 	}
 	for _, name := range names {
-		if isSubdomain(name, domain) && e.validate(ctx, name) {
+		if isSubdomain(name, domain) && e.valid(ctx, name) {
 			return name
 		}
 	}
 	for _, name := range names {
-		if e.validate(ctx, name) {
+		if e.valid(ctx, name) {
 			return name
 		}
 	}

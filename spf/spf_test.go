@@ -434,6 +434,24 @@ func TestVoidLookups(t *testing.T) {
 	}
 }
 
+// TestPTRValidationVoids: the address lookups that validate PTR names are
+// void lookups too when they find nothing, as pyspf counts them.
+func TestPTRValidationVoids(t *testing.T) {
+	z := map[string][]string{
+		"example.com":            {"TXT v=spf1 ptr:example.org ?all"},
+		"1.2.0.192.in-addr.arpa": {"PTR a.example.org", "PTR b.example.org", "PTR c.example.org"},
+	}
+	v, q := run(t, z, "192.0.2.1", "h.example.com", "a@example.com")
+	if v.Result != PermError || !errors.Is(v.Err, ErrTooManyVoidLookups) {
+		t.Errorf("three PTR names without addresses: got %v (%v), queries %q", v.Result, v.Err, q)
+	}
+	z["c.example.org"] = []string{"A 192.0.2.1"}
+	z["1.2.0.192.in-addr.arpa"] = []string{"PTR a.example.org", "PTR c.example.org"}
+	if v, _ := run(t, z, "192.0.2.1", "h.example.com", "a@example.com"); v.Result != Pass {
+		t.Errorf("one void, then the name that validates: got %v (%v)", v.Result, v.Err)
+	}
+}
+
 func TestMXLimit(t *testing.T) {
 	mxs := func(n int) []string {
 		var lines []string
