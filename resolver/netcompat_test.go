@@ -148,10 +148,7 @@ func TestRawOctetsEveryByte(t *testing.T) {
 func TestLookupTXTRawLikeNet(t *testing.T) {
 	r, srv, _ := setup(t, func(c *Config) { realTime(c) })
 	srv.AddRecords(`raw.example. 300 IN TXT "v=DKIM1;\tk=rsa;\009p=MIIB" "\"q\" \\ \195\164"`)
-	nr := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, srv.Addr())
-	}}
+	nr := netResolverFor(srv)
 	ctx := context.Background()
 	want, err := nr.LookupTXT(ctx, "raw.example")
 	if err != nil {
@@ -203,10 +200,7 @@ _smtp._tcp.example. 300 IN SRV 20 0 25 mx2.mail.example.
 _smtp._tcp.example. 300 IN SRV 10 5 2525 mx1.mail.example.
 chain.example. 300 IN CNAME alias.example.
 `)
-	nr := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, srv.Addr())
-	}}
+	nr := netResolverFor(srv)
 	ctx := context.Background()
 	same := func(what string, got, want any, gerr, werr error) {
 		t.Helper()
@@ -322,10 +316,7 @@ bad.example. 300 IN MX 20 bad\ host.example.
 bad.example. 300 IN NS ns.example.
 bad.example. 300 IN NS not_a\@host.example.
 `)
-	nr := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, srv.Addr())
-	}}
+	nr := netResolverFor(srv)
 	ctx := context.Background()
 	errText := func(err error) string {
 		var de *net.DNSError
@@ -388,4 +379,12 @@ bad.example. 300 IN NS not_a\@host.example.
 			t.Errorf("LookupNetIP %s %s: %v, %s; net.Resolver: %v, %s", c[0], c[1], ga, errText(gerr), wa, errText(werr))
 		}
 	}
+}
+
+// netResolverFor returns a *net.Resolver (pure Go) that asks srv.
+func netResolverFor(srv *dnstest.Server) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Addr())
+	}}
 }
