@@ -68,6 +68,10 @@ type Fault struct {
 	// example dns.RcodeServerFailure, dns.RcodeRefused,
 	// dns.RcodeFormatError, dns.RcodeNotImplemented).
 	Rcode int
+	// ExtendedError, with Rcode, is added to the reply to a query with
+	// EDNS0 as an Extended DNS Error (RFC 8914): InfoCode 6 and a text
+	// for "DNSSEC Bogus", as a validating resolver says it.
+	ExtendedError *dns.EDNS0_EDE
 	// Truncate answers over UDP with TC=1 and empty sections; over TCP the
 	// answer is normal.
 	Truncate bool

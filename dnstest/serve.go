@@ -134,6 +134,9 @@ func (s *Server) reply(req *dns.Msg, tcp bool, f Fault) []byte {
 		m.Authoritative = false
 	case f.Rcode != 0:
 		m.Rcode = f.Rcode
+		if f.ExtendedError != nil && opt != nil {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: f.ExtendedError.InfoCode, ExtraText: f.ExtendedError.ExtraText})
+		}
 	case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY:
 		m.Rcode = dns.RcodeRefused
 		m.Authoritative = false

@@ -33,9 +33,12 @@ type Answer struct {
 	// Stale reports that resolution failed and this expired answer was
 	// served instead (RFC 8767).
 	Stale bool
-	// Authenticated is the upstream's AD bit: it validated the answer
-	// with DNSSEC. Trust it only when the path to the upstream is trusted
-	// (loopback or a protected network).
+	// Authenticated is the upstream's AD bit, if trusted (Config.TrustAD):
+	// the upstream validated the answer with DNSSEC. The answer is then
+	// secure; without it, insecure (for a negative answer too: a secure
+	// denial of existence is Authenticated). A bogus answer is no answer:
+	// a SERVFAIL error, with the DNSSEC ExtendedError the upstream sent.
+	// Cached answers keep their status.
 	Authenticated bool
 	// Upstream is the upstream ("ip:port") that gave the answer; empty
 	// for a special-use name answered without a query.

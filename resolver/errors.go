@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/miekg/dns"
@@ -98,6 +99,52 @@ func IsTemporary(err error) bool {
 		return de.IsTemporary || de.IsTimeout
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// replyError is the error of a reply that is not an answer: its rcode's,
+// joined with the Extended DNS Error the upstream sent, if any.
+func replyError(msg *dns.Msg) error {
+	err := rcodeError(msg.Rcode)
+	if opt := msg.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if ede, ok := o.(*dns.EDNS0_EDE); ok {
+				return fmt.Errorf("%w: %w", err, &ExtendedError{Code: ede.InfoCode, Text: ede.ExtraText})
+			}
+		}
+	}
+	return err
+}
+
+// An ExtendedError is the Extended DNS Error (RFC 8914) an upstream sent
+// with a failure: why it failed. errors.As finds it in a *LookupError.
+// With a validating upstream, a SERVFAIL whose code is a DNSSEC one
+// (DNSSEC reports it) is a bogus answer: the records exist but their
+// signatures do not hold. A bogus answer is a temporary failure: defer,
+// never treat it as insecure.
+type ExtendedError struct {
+	Code uint16 // INFO-CODE
+	Text string // EXTRA-TEXT, as the upstream sent it
+}
+
+func (e *ExtendedError) Error() string {
+	s := fmt.Sprintf("extended DNS error %d", e.Code)
+	if name, ok := dns.ExtendedErrorCodeToString[e.Code]; ok {
+		s += " (" + name + ")"
+	}
+	if e.Text != "" {
+		s += ": " + e.Text
+	}
+	return s
+}
+
+// DNSSEC reports whether the code says DNSSEC validation failed or could
+// not be done (RFC 8914 §4: codes 1, 2 and 5 to 12).
+func (e *ExtendedError) DNSSEC() bool {
+	switch e.Code {
+	case 1, 2, 5, 6, 7, 8, 9, 10, 11, 12:
+		return true
+	}
+	return false
 }
 
 // rcodeError maps a failure rcode to its sentinel.

@@ -46,7 +46,7 @@ func (u *upstream) query(ctx context.Context, name string, qtype uint16, a *atte
 		return nil, ErrClosed
 	}
 	if err == nil && !usable(msg) {
-		err = rcodeError(msg.Rcode)
+		err = replyError(msg)
 		if msg.Rcode == dns.RcodeServerFailure {
 			// Either the name's servers are broken (then every
 			// upstream says so, and the failure is remembered) or the

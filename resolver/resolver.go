@@ -171,6 +171,13 @@ type Config struct {
 	// query. Default: no logging.
 	Logger *slog.Logger
 
+	// TrustAD trusts the AD bit (the upstream validated the answer with
+	// DNSSEC) from every upstream. Default false: it is trusted only when
+	// every upstream, Forward ones included, is on loopback, where no one
+	// on the path can set it (glibc's trust-ad, mox's adns do the same).
+	// An untrusted AD bit is dropped: Answer.Authenticated is false.
+	TrustAD bool
+
 	// clock is the time source of every timer and TTL; tests replace it.
 	// Default: the wall clock.
 	clock clock
@@ -194,6 +201,8 @@ type Resolver struct {
 	// recoveries counts upstreams coming back up; it voids the failures
 	// remembered before.
 	recoveries atomic.Uint64
+	// trustAD: Config.TrustAD, or every upstream on loopback.
+	trustAD bool
 
 	base   context.Context // cancelled by Close; parent of all work
 	cancel context.CancelFunc
@@ -228,6 +237,7 @@ func New(cfg Config) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.trustAD = cfg.TrustAD || r.upstreams.allLoopback()
 	r.base, r.cancel = context.WithCancel(context.Background())
 	r.goFunc(r.probeLoop)
 	return r, nil
@@ -559,7 +569,7 @@ func (r *Resolver) makeAnswer(name string, qtype uint16, msg *dns.Msg, now time.
 		Type:          qtype,
 		Rcode:         msg.Rcode,
 		Records:       recs,
-		Authenticated: msg.AuthenticatedData,
+		Authenticated: msg.AuthenticatedData && r.trustAD,
 	}
 	var ttl time.Duration
 	if ans.NotFound() {

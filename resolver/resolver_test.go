@@ -789,6 +789,41 @@ func TestAuthenticatedBit(t *testing.T) {
 	if a := mustLookup(t, r, "signed.example", dns.TypeA); !a.Authenticated {
 		t.Error("AD bit not reported (or not asked for)")
 	}
+	// An upstream off loopback (here a Forward one) makes the AD bit
+	// untrusted, from every upstream, unless TrustAD says otherwise.
+	fwd := map[string][]string{"other.example.": {"192.0.2.1:53"}}
+	r = mustNew(t, Config{Upstreams: []string{addr}, Forward: fwd})
+	if a := mustLookup(t, r, "signed.example", dns.TypeA); a.Authenticated {
+		t.Error("AD bit trusted with an upstream off loopback")
+	}
+	r = mustNew(t, Config{Upstreams: []string{addr}, Forward: fwd, TrustAD: true})
+	if a := mustLookup(t, r, "signed.example", dns.TypeA); !a.Authenticated {
+		t.Error("AD bit not trusted with TrustAD")
+	}
+}
+
+// TestExtendedError: a SERVFAIL with an Extended DNS Error (RFC 8914)
+// carries it, also when the failure is remembered.
+func TestExtendedError(t *testing.T) {
+	r, srv, _ := setup(t, nil)
+	srv.SetFault("bogus.example.", dnstest.Fault{Rcode: dns.RcodeServerFailure,
+		ExtendedError: &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeDNSBogus, ExtraText: "signature expired"}})
+	for i := range 2 { // the second from the remembered failure
+		_, err := r.Lookup(context.Background(), "bogus.example", dns.TypeTLSA)
+		var ede *ExtendedError
+		if !errors.Is(err, ErrServerFailure) || !errors.As(err, &ede) || ede.Code != 6 || !ede.DNSSEC() || !IsTemporary(err) {
+			t.Errorf("lookup %d: %v; want a temporary SERVFAIL with DNSSEC Bogus", i, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "DNSSEC Bogus") {
+			t.Errorf("lookup %d: %q does not say it", i, err)
+		}
+	}
+	if n := srv.QueryCount("bogus.example.", dns.TypeTLSA); n != 1 {
+		t.Errorf("%d queries, want 1 (the failure remembered)", n)
+	}
+	if (&ExtendedError{Code: 3}).DNSSEC() {
+		t.Error("Stale Answer (3) taken for a DNSSEC failure")
+	}
 }
 
 // TestForeignRecordsDropped checks that answer-section records outside the

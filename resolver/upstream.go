@@ -475,6 +475,16 @@ func newUpstreamSet(cfg Config, env *upstreamEnv) (*upstreamSet, error) {
 	return s, nil
 }
 
+// allLoopback reports whether every upstream is on a loopback address.
+func (s *upstreamSet) allLoopback() bool {
+	for _, u := range s.all {
+		if ap, err := netip.ParseAddrPort(u.addr); err != nil || !ap.Addr().Unmap().IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
 // normAddr checks an "ip:port" or "ip" upstream address.
 func normAddr(a string) (string, error) {
 	if ap, err := netip.ParseAddrPort(a); err == nil {
