@@ -82,6 +82,10 @@ type Plan struct {
 	// the resolver served because the upstreams failed (RFC 8767). The
 	// plan is usable, but may be out of date.
 	Stale bool
+	// Authenticated reports that the MX answer (for an implicit MX, its
+	// NODATA) was DNSSEC-validated (resolver.Answer.Authenticated). DANE
+	// applies to the domain only if it was (RFC 7672 §2.2.1).
+	Authenticated bool
 	// Hosts are the hosts in delivery order: by preference, hosts of
 	// equal preference shuffled. At least one has addresses. Hosts
 	// without addresses (Err set) are kept so that they can be logged;
@@ -101,6 +105,14 @@ type Host struct {
 	// AddressFamily). An address listed for an earlier host is not
 	// listed again.
 	Addrs []netip.Addr
+	// Authenticated reports that every address answer used for the host
+	// was DNSSEC-validated. DANE applies to the host only if it was (RFC
+	// 7672 §2.2.2).
+	Authenticated bool
+	// Canonical is the name at the end of the CNAME chain of the host's
+	// address answers (Name if there is none): the first TLSA base domain
+	// to try (RFC 7672 §2.2.3).
+	Canonical string
 	// Err says why the host has no addresses, and is nil when it has
 	// some (a host with addresses of one family is planned even if the
 	// lookup of the other failed). It is an *Error wrapping ErrHostNotFound, ErrNoAddress,
@@ -175,7 +187,7 @@ func (l *Lookuper) Lookup(ctx context.Context, r Resolver, domain string) (*Plan
 	if ans.NXDomain() {
 		return nil, &Error{Domain: name, Err: ErrNoSuchDomain}
 	}
-	plan := &Plan{Domain: name, Stale: ans.Stale}
+	plan := &Plan{Domain: name, Stale: ans.Stale, Authenticated: ans.Authenticated}
 	if ans.NoData() {
 		plan.Implicit = true
 		plan.Hosts = []Host{{Name: name}}
@@ -316,7 +328,9 @@ func (l *Lookuper) resolve(ctx context.Context, r Resolver, hosts []Host) (stale
 			families [][]netip.Addr // one list per qtype
 			nxdomain bool
 			failed   error // the first failure
+			secure   = true
 		)
+		h.Canonical = h.Name
 		for _, q := range queries[start : start+len(qtypes)] {
 			if err := answerError(q.ans, q.err); err != nil {
 				failed = cmp.Or(failed, err)
@@ -324,8 +338,15 @@ func (l *Lookuper) resolve(ctx context.Context, r Resolver, hosts []Host) (stale
 			}
 			stale = stale || q.ans.Stale
 			nxdomain = nxdomain || q.ans.NXDomain()
+			secure = secure && q.ans.Authenticated
 			families = append(families, addrs(q.ans))
+			for _, rr := range q.ans.Records {
+				if rr.Header().Rrtype == q.qtype {
+					h.Canonical = strings.ToLower(rr.Header().Name)
+				}
+			}
 		}
+		h.Authenticated = secure && len(families) > 0
 		switch {
 		case slices.ContainsFunc(families, func(a []netip.Addr) bool { return len(a) > 0 }):
 			// Addresses of one family are enough, even if the other

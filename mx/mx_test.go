@@ -787,3 +787,55 @@ func TestHostErrAddrs(t *testing.T) {
 		t.Errorf("%v: want a 4-byte address", plan.Hosts[0].Addrs[0])
 	}
 }
+
+// securing marks the answers for some names DNSSEC-validated.
+type securing struct {
+	r      Resolver
+	secure map[string]bool
+}
+
+func (s securing) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
+	ans, err := s.r.Lookup(ctx, name, qtype)
+	if ans != nil && s.secure[name] {
+		c := *ans
+		c.Authenticated = true
+		return &c, err
+	}
+	return ans, err
+}
+
+// TestLookupAuthenticated: the plan says which answers were validated,
+// and each host's canonical name (RFC 7672 §2.2).
+func TestLookupAuthenticated(t *testing.T) {
+	f := newFake(`
+example.com. MX 10 mx1.example.com.
+example.com. MX 20 mx2.example.com.
+mx1.example.com. CNAME real.example.net.
+real.example.net. A 192.0.2.1
+mx2.example.com. A 192.0.2.2
+`)
+	r := securing{f, map[string]bool{"example.com.": true, "mx1.example.com.": true}}
+	plan, err := Lookup(context.Background(), r, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plan.Authenticated {
+		t.Error("MX answer not reported authenticated")
+	}
+	for _, h := range plan.Hosts {
+		switch h.Name {
+		case "mx1.example.com.":
+			if !h.Authenticated || h.Canonical != "real.example.net." {
+				t.Errorf("mx1: authenticated %v, canonical %q", h.Authenticated, h.Canonical)
+			}
+		case "mx2.example.com.":
+			if h.Authenticated || h.Canonical != "mx2.example.com." {
+				t.Errorf("mx2: authenticated %v, canonical %q", h.Authenticated, h.Canonical)
+			}
+		}
+	}
+	plan, err = Lookup(context.Background(), f, "example.com")
+	if err != nil || plan.Authenticated || plan.Hosts[0].Authenticated {
+		t.Errorf("nothing validated: plan %v, first host %v, %v", plan.Authenticated, plan.Hosts[0].Authenticated, err)
+	}
+}
