@@ -653,3 +653,28 @@ func specialUse(name string, qtype uint16, now time.Time) *Answer {
 	}
 	return ans
 }
+
+// ProbeDNSSEC tells whether the upstreams validate DNSSEC, as Postfix's
+// dnssec_probe does at start: it looks up the root's NS records (the root
+// zone is signed) and reports whether the answer is Authenticated, which
+// also needs the AD bit to be trusted (Config.TrustAD). Call it at start:
+// an operator learns then, not from deferred mail, that DANE cannot work.
+// The outcome goes to the Logger too (Warn when they do not validate). err
+// is the lookup's: the probe says nothing then.
+func (r *Resolver) ProbeDNSSEC(ctx context.Context) (validating bool, err error) {
+	ans, err := r.Lookup(ctx, ".", dns.TypeNS)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case ans.Authenticated:
+		if r.log != nil {
+			r.log.Info("resolver: upstreams validate DNSSEC")
+		}
+	case !r.trustAD:
+		r.logf("resolver: AD bit not trusted (an upstream is off loopback and TrustAD is off): DNSSEC status unknown, DANE cannot work")
+	default:
+		r.logf("resolver: upstreams do not validate DNSSEC (no AD bit for . NS): DANE cannot work")
+	}
+	return ans.Authenticated, nil
+}

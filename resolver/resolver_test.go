@@ -802,6 +802,33 @@ func TestAuthenticatedBit(t *testing.T) {
 	}
 }
 
+// TestProbeDNSSEC: validating upstreams are told apart from the others,
+// with a log line for the operator.
+func TestProbeDNSSEC(t *testing.T) {
+	addr := serveFunc(t, func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.AuthenticatedData = true
+		rr, _ := dns.NewRR(". 60 IN NS a.root-servers.net.")
+		m.Answer = append(m.Answer, rr)
+		w.WriteMsg(m)
+	})
+	var buf lockedBuffer
+	r := mustNew(t, Config{Upstreams: []string{addr}, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if ok, err := r.ProbeDNSSEC(context.Background()); !ok || err != nil {
+		t.Errorf("validating upstream: %v, %v", ok, err)
+	}
+	srv := dnstest.NewServer(t, ". 60 IN SOA a. b. 1 2 3 4 5\n. 60 IN NS a.root-servers.net.")
+	buf = lockedBuffer{}
+	r = mustNew(t, Config{Upstreams: []string{srv.Addr()}, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if ok, err := r.ProbeDNSSEC(context.Background()); ok || err != nil {
+		t.Errorf("upstream without AD: %v, %v", ok, err)
+	}
+	if !strings.Contains(buf.String(), "do not validate DNSSEC") {
+		t.Errorf("log: %q", buf.String())
+	}
+}
+
 // TestExtendedError: a SERVFAIL with an Extended DNS Error (RFC 8914)
 // carries it, also when the failure is remembered.
 func TestExtendedError(t *testing.T) {
