@@ -132,7 +132,23 @@ func startUnboundNSD(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(dir, "maildns.test.zone"), []byte(zone), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	nsdConf := fmt.Sprintf(`server:
+	nsdConf := nsdConfig(nsdPort, dir, "maildns.test.")
+	writeFile(t, filepath.Join(dir, "nsd.conf"), nsdConf)
+	nsdAddr := fmt.Sprintf("127.0.0.1:%d", nsdPort)
+	startDaemon(t, dir, "nsd", []string{nsd, "-d", "-c", filepath.Join(dir, "nsd.conf")}, nsdAddr, "maildns.test.")
+
+	ubPort := freePort(t)
+	ubConf := unboundConfig(ubPort, dir, nsdPort, "", "maildns.test.")
+	writeFile(t, filepath.Join(dir, "unbound.conf"), ubConf)
+	ubAddr := fmt.Sprintf("127.0.0.1:%d", ubPort)
+	startDaemon(t, dir, "unbound", []string{unbound, "-d", "-c", filepath.Join(dir, "unbound.conf")}, ubAddr, "maildns.test.")
+	return ubAddr
+}
+
+// nsdConfig is the configuration of an NSD on 127.0.0.1:port with its
+// files in dir, serving each zone from dir/<zone>zone.
+func nsdConfig(port int, dir string, zones ...string) string {
+	conf := fmt.Sprintf(`server:
 	ip-address: 127.0.0.1@%[1]d
 	port: %[1]d
 	username: ""
@@ -146,16 +162,21 @@ func startUnboundNSD(t *testing.T) string {
 	do-ip6: no
 remote-control:
 	control-enable: no
-zone:
-	name: "maildns.test."
-	zonefile: "maildns.test.zone"
-`, nsdPort, dir)
-	writeFile(t, filepath.Join(dir, "nsd.conf"), nsdConf)
-	nsdAddr := fmt.Sprintf("127.0.0.1:%d", nsdPort)
-	startDaemon(t, dir, "nsd", []string{nsd, "-d", "-c", filepath.Join(dir, "nsd.conf")}, nsdAddr, "maildns.test.")
+`, port, dir)
+	for _, z := range zones {
+		conf += fmt.Sprintf("zone:\n\tname: %q\n\tzonefile: %q\n", z, z+"zone")
+	}
+	return conf
+}
 
-	ubPort := freePort(t)
-	ubConf := fmt.Sprintf(`server:
+// unboundConfig is the configuration of an Unbound on 127.0.0.1:port with
+// its files in dir, sending queries for each zone to the NSD on nsdPort;
+// server holds more server: lines (modules, trust anchors).
+func unboundConfig(port int, dir string, nsdPort int, server string, zones ...string) string {
+	if server == "" {
+		server = "\tmodule-config: \"iterator\"\n"
+	}
+	conf := fmt.Sprintf(`server:
 	interface: 127.0.0.1@%[1]d
 	port: %[1]d
 	access-control: 127.0.0.0/8 allow
@@ -168,22 +189,18 @@ zone:
 	use-syslog: no
 	logfile: ""
 	verbosity: 1
-	module-config: "iterator"
 	qname-minimisation: no
 	num-threads: 1
 	# test. is special-use (RFC 6761): Unbound answers NXDOMAIN for it
 	# unless told otherwise.
 	local-zone: "test." nodefault
-stub-zone:
-	name: "maildns.test."
-	stub-addr: 127.0.0.1@%[3]d
-remote-control:
+%[3]sremote-control:
 	control-enable: no
-`, ubPort, dir, nsdPort)
-	writeFile(t, filepath.Join(dir, "unbound.conf"), ubConf)
-	ubAddr := fmt.Sprintf("127.0.0.1:%d", ubPort)
-	startDaemon(t, dir, "unbound", []string{unbound, "-d", "-c", filepath.Join(dir, "unbound.conf")}, ubAddr, "maildns.test.")
-	return ubAddr
+`, port, dir, server)
+	for _, z := range zones {
+		conf += fmt.Sprintf("stub-zone:\n\tname: %q\n\tstub-addr: 127.0.0.1@%d\n", z, nsdPort)
+	}
+	return conf
 }
 
 func writeFile(t *testing.T, name, text string) {
@@ -283,4 +300,113 @@ func TestIntegrationUnboundNSD(t *testing.T) {
 			t.Errorf("100 concurrent lookups cost %d upstream queries, want 1", n)
 		}
 	})
+}
+
+// signZone signs the zone file dir/<zone>zone with a new ECDSA P-256 key
+// (ldns-keygen, ldns-signzone, with extra signzone flags) into the same
+// file, and returns the key's DNSKEY record, the zone's trust anchor.
+func signZone(t *testing.T, dir, zone string, flags ...string) string {
+	t.Helper()
+	keygen, signzone := findBinary(t, "ldns-keygen"), findBinary(t, "ldns-signzone")
+	out, err := runIn(dir, keygen, "-a", "ECDSAP256SHA256", "-k", zone)
+	if err != nil {
+		t.Fatalf("ldns-keygen: %v\n%s", err, out)
+	}
+	base := strings.TrimSpace(out)
+	file := filepath.Join(dir, zone+"zone")
+	args := append(append([]string{}, flags...), "-f", file+".signed", file, base)
+	if out, err := runIn(dir, signzone, args...); err != nil {
+		t.Fatalf("ldns-signzone: %v\n%s", err, out)
+	}
+	if err := os.Rename(file+".signed", file); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, base+".key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, _ := strings.Cut(string(key), ";") // a comment follows
+	return strings.Join(strings.Fields(rec), " ")
+}
+
+func runIn(dir, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestIntegrationDNSSEC runs a validating Unbound in front of NSD serving
+// a signed zone, a zone whose signatures have expired and an unsigned one:
+// secure answers and secure denials are Authenticated, insecure ones are
+// not, and a bogus one is a SERVFAIL carrying the DNSSEC Extended DNS
+// Error.
+func TestIntegrationDNSSEC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test skipped in -short mode")
+	}
+	nsd := findBinary(t, "nsd")
+	unbound := findBinary(t, "unbound")
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	zone := func(name string) string {
+		return fmt.Sprintf(`$ORIGIN %[1]s
+$TTL 300
+@        IN SOA ns.%[1]s hostmaster.%[1]s 1 3600 600 86400 120
+@        IN NS  ns
+ns       IN A   127.0.0.1
+@        IN MX  10 mx
+mx       IN A   192.0.2.25
+_25._tcp.mx IN TLSA 3 1 1 0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20
+`, name)
+	}
+	zones := []string{"signed.test.", "expired.test.", "plain.test."}
+	for _, z := range zones {
+		writeFile(t, filepath.Join(dir, z+"zone"), zone(z))
+	}
+	anchors := "\tmodule-config: \"validator iterator\"\n\tede: yes\n\tval-log-level: 2\n"
+	anchors += fmt.Sprintf("\ttrust-anchor: %q\n", signZone(t, dir, "signed.test."))
+	// Signatures valid from 2020-01-01 to 2020-02-01.
+	anchors += fmt.Sprintf("\ttrust-anchor: %q\n", signZone(t, dir, "expired.test.", "-i", "20200101000000", "-e", "20200201000000"))
+
+	nsdPort, ubPort := freePort(t), freePort(t)
+	writeFile(t, filepath.Join(dir, "nsd.conf"), nsdConfig(nsdPort, dir, zones...))
+	startDaemon(t, dir, "nsd", []string{nsd, "-d", "-c", filepath.Join(dir, "nsd.conf")}, fmt.Sprintf("127.0.0.1:%d", nsdPort), "plain.test.")
+	writeFile(t, filepath.Join(dir, "unbound.conf"), unboundConfig(ubPort, dir, nsdPort, anchors, zones...))
+	addr := fmt.Sprintf("127.0.0.1:%d", ubPort)
+	startDaemon(t, dir, "unbound", []string{unbound, "-d", "-c", filepath.Join(dir, "unbound.conf")}, addr, "plain.test.")
+
+	r := mustNew(t, Config{Upstreams: []string{addr}})
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		qtype  uint16
+		secure bool
+		nx     bool
+	}{
+		{"_25._tcp.mx.signed.test", dns.TypeTLSA, true, false},
+		{"mx.signed.test", dns.TypeA, true, false},
+		{"signed.test", dns.TypeMX, true, false},
+		{"_25._tcp.nomx.signed.test", dns.TypeTLSA, true, true}, // secure denial
+		{"mx.signed.test", dns.TypeAAAA, true, false},           // secure NODATA
+		{"_25._tcp.mx.plain.test", dns.TypeTLSA, false, false},
+		{"nx.plain.test", dns.TypeA, false, true},
+	} {
+		ans, err := r.Lookup(ctx, c.name, c.qtype)
+		if err != nil {
+			t.Errorf("%s %s: %v", c.name, dns.TypeToString[c.qtype], err)
+			continue
+		}
+		if ans.Authenticated != c.secure || ans.NXDomain() != c.nx {
+			t.Errorf("%s %s: authenticated %v, NXDOMAIN %v; want %v, %v", c.name, dns.TypeToString[c.qtype], ans.Authenticated, ans.NXDomain(), c.secure, c.nx)
+		}
+	}
+	for range 2 { // the second from the remembered failure
+		_, err := r.Lookup(ctx, "_25._tcp.mx.expired.test", dns.TypeTLSA)
+		var ede *ExtendedError
+		if !errors.Is(err, ErrServerFailure) || !IsTemporary(err) || !errors.As(err, &ede) || !ede.DNSSEC() {
+			out, _ := os.ReadFile(filepath.Join(dir, "unbound.out"))
+			t.Fatalf("expired signatures: %v; want a temporary SERVFAIL with a DNSSEC Extended DNS Error\n%s", err, out)
+		}
+	}
 }
