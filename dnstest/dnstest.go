@@ -112,6 +112,7 @@ type Server struct {
 	faults  atomic.Pointer[map[string]Fault] // copy-on-write; read lock-free by the handler
 
 	limiter atomic.Pointer[rate.Limiter] // nil: no rate limit
+	secure  atomic.Pointer[[]string]     // zones answered with AD=1 (SetAuthenticated)
 
 	done chan struct{} // closed when Close starts
 
@@ -300,6 +301,36 @@ func (s *Server) ClearFaults() {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	s.faults.Store(nil)
+}
+
+// SetAuthenticated makes the server answer, for names in zone and below
+// it, as a validating resolver answers for a signed zone: answers and
+// negative answers (not faults) carry the AD bit when the query asked for
+// it (AD or DO set). It adds zone to those set before.
+func (s *Server) SetAuthenticated(zone string) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	var zones []string
+	if p := s.secure.Load(); p != nil {
+		zones = append(zones, *p...)
+	}
+	zones = append(zones, dns.CanonicalName(zone))
+	s.secure.Store(&zones)
+}
+
+// authenticated reports whether name (lower-case FQDN) is in a zone set
+// with SetAuthenticated.
+func (s *Server) authenticated(name string) bool {
+	p := s.secure.Load()
+	if p == nil {
+		return false
+	}
+	for _, z := range *p {
+		if dns.IsSubDomain(z, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // SetRateLimit makes the server answer at most qps queries per second,

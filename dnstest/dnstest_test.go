@@ -789,3 +789,27 @@ func BenchmarkServeUDP(b *testing.B) {
 		}
 	})
 }
+
+func TestSetAuthenticated(t *testing.T) {
+	s := NewServer(t, testZone)
+	ask := func(name string, ad bool) bool {
+		t.Helper()
+		m := new(dns.Msg).SetQuestion(name, dns.TypeA)
+		m.AuthenticatedData = ad
+		r, err := dns.Exchange(m, s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.AuthenticatedData
+	}
+	if ask("www.example.", true) {
+		t.Error("AD before SetAuthenticated")
+	}
+	s.SetAuthenticated("Example")
+	if !ask("www.example.", true) || !ask("nx.example.", true) {
+		t.Error("no AD for an answer and a denial in the zone")
+	}
+	if ask("www.example.", false) {
+		t.Error("AD without AD or DO asked")
+	}
+}

@@ -145,6 +145,10 @@ func (s *Server) reply(req *dns.Msg, tcp bool, f Fault) []byte {
 		if m.Rcode == dns.RcodeRefused {
 			m.Authoritative = false
 		}
+		if (m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError) &&
+			(req.AuthenticatedData || opt != nil && opt.Do()) && s.authenticated(strings.ToLower(q.Name)) {
+			m.AuthenticatedData = true
+		}
 		if f.Oversize > 0 {
 			pad(m, f.Oversize)
 		}

@@ -42,6 +42,7 @@ const demoKeySeed = "maildns examples/sender demo DKIM key"
 const (
 	demoServfail = "broken.example." // every query answered SERVFAIL
 	demoSilent   = "slow.example."   // no answer at all: timeouts
+	demoSigned   = "secure.example." // answered as DNSSEC-validated
 )
 
 // demoKey returns the demo DKIM signing key, derived from demoKeySeed.
@@ -72,6 +73,7 @@ func startDemo(key ed25519.PrivateKey) (*dnstest.Server, error) {
 		srv.Close()
 		return nil, fmt.Errorf("demo DKIM record: %w", err)
 	}
+	srv.SetAuthenticated(demoSigned)
 	srv.SetFault(demoServfail, dnstest.Fault{Rcode: dns.RcodeServerFailure})
 	srv.SetFault(demoSilent, dnstest.Fault{Drop: true})
 	return srv, nil

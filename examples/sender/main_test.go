@@ -94,6 +94,7 @@ func TestDemo(t *testing.T) {
 		"nonexistent.example: bounce 550 5.1.2 (1 recipient): no such domain",
 		"nullmx.example: bounce 556 5.1.10 (1 recipient): domain accepts no mail (null MX)",
 		"partner.example: deliver (1 recipient)",
+		"secure.example: deliver (1 recipient)",
 		"slow.example: defer 451 4.4.3 (1 recipient): DNS lookup failed: ",
 	}
 	var got []string
@@ -141,6 +142,7 @@ func TestDemo(t *testing.T) {
 		"partner.example: ":  {"  10 mx.hosted.example: 203.0.113.7"},
 		"implicit.example: ": {"  0 implicit.example: 192.0.2.50"},
 		"nullmx.example: ":   nil,
+		"secure.example: ":   {"  10 mx.secure.example: 192.0.2.60 (DANE: authenticated TLS, 1 TLSA record at mx.secure.example)"},
 	} {
 		if got := hostLines(lines, domain); !slices.Equal(got, want) {
 			t.Errorf("%shosts %q, want %q", domain, got, want)
@@ -148,7 +150,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	summary := hasPrefix("summary: ")
-	if m := regexp.MustCompile(`^summary: 10 domains, 13 recipients planned in [0-9.]+m?s: deliver 5 \(8 recipients\), defer 2 \(2 recipients\), bounce 3 \(3 recipients\)$`); !m.MatchString(summary) {
+	if m := regexp.MustCompile(`^summary: 11 domains, 14 recipients planned in [0-9.]+m?s: deliver 6 \(9 recipients\), defer 2 \(2 recipients\), bounce 3 \(3 recipients\)$`); !m.MatchString(summary) {
 		t.Errorf("summary %q", summary)
 	}
 	stats := hasPrefix("stats: ")
@@ -248,10 +250,10 @@ func TestMetrics(t *testing.T) {
 		"# TYPE maildns_upstream_rate_qps gauge",
 		"maildns_upstream_rate_qps" + up + " ",
 		"maildns_upstream_ceiling_qps" + up + " ",
-		`maildns_sender_domains_total{decision="deliver"} 5`,
+		`maildns_sender_domains_total{decision="deliver"} 6`,
 		`maildns_sender_domains_total{decision="defer"} 2`,
 		`maildns_sender_domains_total{decision="bounce"} 3`,
-		`maildns_sender_recipients_total{decision="deliver"} 8`,
+		`maildns_sender_recipients_total{decision="deliver"} 9`,
 		`maildns_sender_preflight_ok{check="dkim"} 1`,
 		`maildns_sender_preflight_ok{check="spf"} 1`,
 		"go_goroutines ",

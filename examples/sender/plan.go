@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/maildns/maildns/dane"
 	"github.com/maildns/maildns/mx"
 )
 
@@ -29,6 +30,9 @@ type outcome struct {
 	Plan     *mx.Plan // nil unless Decision is deliver
 	Err      error    // nil when Decision is deliver
 	Decision string   // decisionDeliver, decisionDefer or decisionBounce
+	// DANE is, for a delivery, each host's DANE status (RFC 7672), in
+	// the order of Plan.Hosts: what the connection to it must be.
+	DANE []string
 }
 
 // replyCode returns the SMTP reply and enhanced status codes for a defer
@@ -94,8 +98,11 @@ func (p *planner) planAll(ctx context.Context, groups []*domainGroup) []outcome 
 				g := groups[i]
 				dctx, cancel := context.WithTimeout(ctx, p.Timeout)
 				plan, err := p.Lookuper.Lookup(dctx, p.Resolver, g.Key)
-				cancel()
 				out[i] = outcome{Group: g, Plan: plan, Err: err, Decision: decide(plan, err)}
+				if plan != nil {
+					out[i].DANE = daneStatus(dctx, p.Resolver, plan)
+				}
+				cancel()
 				if p.OnDone != nil {
 					p.OnDone(out[i])
 				}
@@ -156,7 +163,7 @@ func printOutcomes(w io.Writer, outs []outcome) {
 			notes = append(notes, "stale DNS data")
 		}
 		fmt.Fprintf(w, "%s: %s (%s)\n", g.Display, o.Decision, strings.Join(notes, ", "))
-		for _, h := range o.Plan.Hosts {
+		for i, h := range o.Plan.Hosts {
 			name := strings.TrimSuffix(h.Name, ".")
 			if h.Err != nil {
 				fmt.Fprintf(w, "  %d %s: no address: %s\n", h.Preference, name, reason(h.Err))
@@ -166,7 +173,11 @@ func printOutcomes(w io.Writer, outs []outcome) {
 			for i, a := range h.Addrs {
 				addrs[i] = a.String()
 			}
-			fmt.Fprintf(w, "  %d %s: %s\n", h.Preference, name, strings.Join(addrs, " "))
+			line := fmt.Sprintf("  %d %s: %s", h.Preference, name, strings.Join(addrs, " "))
+			if i < len(o.DANE) && o.DANE[i] != "" {
+				line += " (DANE: " + o.DANE[i] + ")"
+			}
+			fmt.Fprintln(w, line)
 		}
 	}
 }
@@ -203,4 +214,29 @@ func tallyOutcomes(outs []outcome) tally {
 		t.recipients[o.Decision] += len(o.Group.Recipients)
 	}
 	return t
+}
+
+// daneStatus returns, for each host of plan with addresses, what DANE
+// requires of the connection to it; "" where it does not apply (the MX
+// answer or the host's addresses are not DNSSEC-validated), which is most
+// hosts on today's Internet and every unsigned one here.
+func daneStatus(ctx context.Context, r mx.Resolver, plan *mx.Plan) []string {
+	out := make([]string, len(plan.Hosts))
+	for i, h := range plan.Hosts {
+		if h.Err != nil {
+			continue
+		}
+		p, err := dane.HostPolicy(ctx, r, plan, h)
+		switch {
+		case err != nil:
+			out[i] = "TLSA lookup failed: defer 4.7.5"
+		case p.Status == dane.Authenticated:
+			out[i] = fmt.Sprintf("authenticated TLS, %s at %s", plural(len(p.Records), "TLSA record"), strings.TrimSuffix(p.Base, "."))
+		case p.Status == dane.UnusableOnly:
+			out[i] = "mandatory TLS, TLSA records unusable"
+		case p.Status == dane.NoTLSA:
+			out[i] = "no TLSA records: opportunistic TLS"
+		}
+	}
+	return out
 }
