@@ -67,16 +67,23 @@ func (t TLSA) Usable() bool {
 // Matches reports whether cert is the certificate (or has the public key)
 // the record names, under its selector and matching type.
 func (t TLSA) Matches(cert *x509.Certificate) bool {
+	data, ok := association(cert, t.Selector, t.MatchingType)
+	return ok && len(t.Data) > 0 && bytes.Equal(data, t.Data)
+}
+
+// association returns the certificate association data of cert for a
+// selector and matching type, and false for ones it does not know.
+func association(cert *x509.Certificate, selector, mtype uint8) ([]byte, bool) {
 	var data []byte
-	switch t.Selector {
+	switch selector {
 	case SelectorCert:
 		data = cert.Raw
 	case SelectorSPKI:
 		data = cert.RawSubjectPublicKeyInfo
 	default:
-		return false
+		return nil, false
 	}
-	switch t.MatchingType {
+	switch mtype {
 	case MatchFull:
 	case MatchSHA256:
 		h := sha256.Sum256(data)
@@ -85,9 +92,9 @@ func (t TLSA) Matches(cert *x509.Certificate) bool {
 		h := sha512.Sum512(data)
 		data = h[:]
 	default:
-		return false
+		return nil, false
 	}
-	return len(t.Data) > 0 && bytes.Equal(data, t.Data)
+	return data, true
 }
 
 // Errors of Verify, inside a *VerifyError.

@@ -5,8 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -72,18 +70,7 @@ func newCert(t *testing.T, name string, ca bool, parent *issued, notBefore, notA
 // record returns the TLSA record of usage, selector and matching type
 // for cert.
 func record(usage, selector, mtype uint8, cert *x509.Certificate) TLSA {
-	data := cert.Raw
-	if selector == SelectorSPKI {
-		data = cert.RawSubjectPublicKeyInfo
-	}
-	switch mtype {
-	case MatchSHA256:
-		h := sha256.Sum256(data)
-		data = h[:]
-	case MatchSHA512:
-		h := sha512.Sum512(data)
-		data = h[:]
-	}
+	data, _ := association(cert, selector, mtype)
 	return TLSA{usage, selector, mtype, data}
 }
 
