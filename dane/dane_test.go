@@ -5,6 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -118,6 +120,14 @@ func TestVerify(t *testing.T) {
 		var ve *VerifyError
 		if err != nil && !errors.As(err, &ve) {
 			t.Errorf("%s: %T, want *VerifyError", c.name, err)
+		}
+	}
+	// The association data computed independently of the code under test.
+	h512 := sha512.Sum512(leaf.cert.Raw)
+	h256 := sha256.Sum256(root.cert.RawSubjectPublicKeyInfo)
+	for _, rec := range []TLSA{{3, 0, 2, h512[:]}, {2, 1, 1, h256[:]}} {
+		if err := Verify([]TLSA{rec}, names, chain, testNow); err != nil {
+			t.Errorf("%d %d %d from an independent digest: %v", rec.Usage, rec.Selector, rec.MatchingType, err)
 		}
 	}
 	// A failed DANE-TA check says which check failed.
