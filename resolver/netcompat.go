@@ -202,16 +202,22 @@ func (r *Resolver) LookupNetIP(ctx context.Context, network, host string) ([]net
 	var firstErr error
 	for _, res := range results {
 		out = append(out, res.addrs...)
-		// A temporary failure says more than "not found": the other
-		// family's addresses may exist.
-		if res.err != nil && (firstErr == nil || isNotFound(firstErr) && !isNotFound(res.err)) {
-			firstErr = res.err
-		}
+		firstErr = telling(firstErr, res.err)
 	}
 	if len(out) > 0 {
 		return out, nil
 	}
 	return nil, firstErr
+}
+
+// telling returns the error of two lookups of one name (A and AAAA) that
+// says more: a temporary failure says more than "not found", for the other
+// family's records may exist. Either may be nil.
+func telling(first, next error) error {
+	if first == nil || next != nil && isNotFound(first) && !isNotFound(next) {
+		return next
+	}
+	return first
 }
 
 // LookupIPAddr looks up host's IPv4 and IPv6 addresses.
@@ -302,9 +308,7 @@ func (r *Resolver) LookupCNAME(ctx context.Context, host string) (string, error)
 	for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		ans, err := r.lookupRecords(ctx, host, qtype)
 		if err != nil {
-			if firstErr == nil || isNotFound(firstErr) && !isNotFound(err) {
-				firstErr = err
-			}
+			firstErr = telling(firstErr, err)
 			continue
 		}
 		for _, rr := range ans.Records {
